@@ -1,0 +1,1 @@
+//! operationrun-controller library.
