@@ -1,0 +1,86 @@
+//! Reading objects that may be odd without losing them.
+//!
+//! Offline dumps and objects written before a schema change bypass admission. Rather than
+//! failing (and, in a watch, breaking the whole kind), an object whose spec or status cannot
+//! be read is kept with its metadata and the part that could be read, and the problem is
+//! recorded for the decision core to classify.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{BackupSet, BaselineSnapshot, OperationRun};
+
+/// An object together with what could not be interpreted in it, if anything.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parsed<K> {
+    /// The object, with unreadable parts replaced by their defaults.
+    pub object: K,
+    /// Why part of the object could not be read; `None` for a well-formed object.
+    pub problem: Option<String>,
+}
+
+impl<K> Parsed<K> {
+    /// Wraps a well-formed object.
+    pub fn ok(object: K) -> Self {
+        Parsed { object, problem: None }
+    }
+}
+
+/// Kinds that can be read leniently from JSON.
+pub trait Salvage: Sized {
+    /// Reads `value` as this kind, keeping what can be read. Fails only when not even the
+    /// metadata can be read, since then the object cannot be named.
+    fn salvage(value: &Value) -> Result<Parsed<Self>, String>;
+}
+
+fn part<T: for<'de> Deserialize<'de> + Default>(
+    value: &Value,
+    field: &str,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    match value.get(field) {
+        None | Some(Value::Null) => None,
+        Some(v) => match T::deserialize(v) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                problems.push(format!("{field}: {e}"));
+                None
+            }
+        },
+    }
+}
+
+macro_rules! salvage_kind {
+    ($kind:ty) => {
+        impl Salvage for $kind {
+            fn salvage(value: &Value) -> Result<Parsed<Self>, String> {
+                if let Ok(object) = <$kind>::deserialize(value) {
+                    return Ok(Parsed::ok(object));
+                }
+                let metadata = match value.get("metadata") {
+                    Some(m) => ObjectMeta::deserialize(m).map_err(|e| format!("metadata: {e}"))?,
+                    None => return Err("metadata is missing".to_string()),
+                };
+                let mut problems = Vec::new();
+                let spec = part(value, "spec", &mut problems);
+                if value.get("spec").is_none() {
+                    problems.push("spec is missing".to_string());
+                }
+                let status = part(value, "status", &mut problems);
+                let mut object = <$kind>::default();
+                object.metadata = metadata;
+                object.spec = spec.unwrap_or_default();
+                object.status = status;
+                Ok(Parsed {
+                    object,
+                    problem: Some(problems.join("; ")),
+                })
+            }
+        }
+    };
+}
+
+salvage_kind!(OperationRun);
+salvage_kind!(BackupSet);
+salvage_kind!(BaselineSnapshot);
