@@ -16,8 +16,10 @@ pub(crate) struct Certs {
     pub serving_key: PathBuf,
     pub admin_cert: PathBuf,
     pub admin_key: PathBuf,
-    /// Signs and verifies ServiceAccount tokens (TokenRequest API).
+    /// Signs ServiceAccount tokens (TokenRequest API).
     pub service_account_key: PathBuf,
+    /// Verifies them: the public half of `service_account_key`.
+    pub service_account_pub: PathBuf,
 }
 
 /// Writes a CA, a serving certificate for the API server (loopback, the
@@ -70,6 +72,7 @@ pub(crate) fn generate(dir: &Path) -> Result<Certs> {
         admin_cert: dir.join("admin.crt"),
         admin_key: dir.join("admin.key"),
         service_account_key: dir.join("service-account.key"),
+        service_account_pub: dir.join("service-account.pub"),
     };
     write_file(&certs.ca_cert, ca_cert.pem())?;
     write_file(&certs.serving_cert, serving_cert.pem())?;
@@ -77,6 +80,7 @@ pub(crate) fn generate(dir: &Path) -> Result<Certs> {
     write_file(&certs.admin_cert, admin_cert.pem())?;
     write_file(&certs.admin_key, admin_key.serialize_pem())?;
     write_file(&certs.service_account_key, sa_key.serialize_pem())?;
+    write_file(&certs.service_account_pub, sa_key.public_key_pem())?;
     Ok(certs)
 }
 

@@ -324,6 +324,9 @@ impl ControlPlane {
                 &format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
+                // A loopback advertise address is refused by the endpoint
+                // reconciler; nothing here needs the `kubernetes` Endpoints.
+                "--endpoint-reconciler-type=none",
                 &format!("--secure-port={api_port}"),
                 &format!("--cert-dir={}", pki.display()),
                 &format!("--tls-cert-file={}", certs.serving_cert.display()),
@@ -333,7 +336,7 @@ impl ControlPlane {
                 &format!("--service-account-issuer={SA_ISSUER}"),
                 &format!(
                     "--service-account-key-file={}",
-                    certs.service_account_key.display()
+                    certs.service_account_pub.display()
                 ),
                 &format!(
                     "--service-account-signing-key-file={}",
@@ -482,7 +485,12 @@ impl ControlPlane {
     pub fn kubeconfig_for_token(&self, token: &str) -> Result<PathBuf> {
         let n = self.token_configs.fetch_add(1, Ordering::Relaxed);
         let path = self.guard.dir.join(format!("kubeconfig-token-{n}"));
-        write_kubeconfig(&path, &self.server_url, &self.ca_cert, json!({ "token": token }))?;
+        write_kubeconfig(
+            &path,
+            &self.server_url,
+            &self.ca_cert,
+            json!({ "token": token }),
+        )?;
         Ok(path)
     }
 
@@ -524,7 +532,10 @@ fn new_dir(base: &Path) -> Result<PathBuf> {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let dir = base.join(format!("{}{pid}-{start}-{nanos}-{seq}", process::DIR_PREFIX));
+    let dir = base.join(format!(
+        "{}{pid}-{start}-{nanos}-{seq}",
+        process::DIR_PREFIX
+    ));
     fs::create_dir(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
     Ok(dir)
 }
@@ -537,7 +548,10 @@ fn free_ports() -> Result<[u16; 3]> {
     let ls = [bind()?, bind()?, bind()?];
     let mut ports = [0u16; 3];
     for (p, l) in ports.iter_mut().zip(&ls) {
-        *p = l.local_addr().map_err(io_err("picking a free port"))?.port();
+        *p = l
+            .local_addr()
+            .map_err(io_err("picking a free port"))?
+            .port();
     }
     Ok(ports)
 }

@@ -99,8 +99,14 @@ fn condition<'a>(w: &'a Value, ty: &str) -> Option<&'a Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_plane_serves_what_the_operator_needs() {
     let t0 = Instant::now();
-    let cp = ControlPlane::start().await.unwrap();
-    eprintln!("control plane ready in {:.1?} at {}", t0.elapsed(), cp.server_url());
+    let cp = ControlPlane::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "control plane ready in {:.1?} at {}",
+        t0.elapsed(),
+        cp.server_url()
+    );
     let client = cp.client();
 
     // --- CRD installed and Established --------------------------------------
@@ -109,7 +115,10 @@ async fn control_plane_serves_what_the_operator_needs() {
     let crd_json = serde_json::to_value(&crd).unwrap();
     let conds_schema = &crd_json["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
         ["status"]["properties"]["conditions"];
-    assert_eq!(conds_schema["x-kubernetes-list-type"], "map", "{conds_schema}");
+    assert_eq!(
+        conds_schema["x-kubernetes-list-type"], "map",
+        "{conds_schema}"
+    );
     assert_eq!(conds_schema["x-kubernetes-list-map-keys"], json!(["type"]));
     crds.create(&PostParams::default(), &crd).await.unwrap();
     let crd_name = "widgets.smoke.testenv.io";
@@ -123,7 +132,10 @@ async fn control_plane_serves_what_the_operator_needs() {
 
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
-    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
 
     // --- create an object, set its status -----------------------------------
     let widgets: Api<Widget> = Api::namespaced(client.clone(), NS);
@@ -180,7 +192,11 @@ async fn control_plane_serves_what_the_operator_needs() {
     };
     let ssa = PatchParams::apply("smoke-controller");
     let applied = widgets
-        .patch_status("w1", &ssa, &Patch::Apply(&apply(&rv, "100 of 120 items stored")))
+        .patch_status(
+            "w1",
+            &ssa,
+            &Patch::Apply(&apply(&rv, "100 of 120 items stored")),
+        )
         .await
         .unwrap();
     let applied = serde_json::to_value(&applied).unwrap();
@@ -208,8 +224,7 @@ async fn control_plane_serves_what_the_operator_needs() {
         Err(kube::Error::Api(s)) => {
             assert_eq!(s.code, 422, "{s:?}");
             assert!(
-                s.message
-                    .contains("replicas must not exceed maxReplicas"),
+                s.message.contains("replicas must not exceed maxReplicas"),
                 "{s:?}"
             );
         }
@@ -218,7 +233,8 @@ async fn control_plane_serves_what_the_operator_needs() {
 
     // --- a ServiceAccount token, and RBAC denying it ------------------------
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), NS);
-    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "reader"}})).unwrap();
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "reader"}})).unwrap();
     sas.create(&PostParams::default(), &sa).await.unwrap();
     let token = cp.service_account_token(NS, "reader").await.unwrap();
     let as_reader: Api<Widget> = Api::namespaced(cp.client_for_token(&token).await.unwrap(), NS);
@@ -235,7 +251,10 @@ async fn control_plane_serves_what_the_operator_needs() {
         .unwrap();
     assert_eq!(denial["verb"], "get");
     assert_eq!(denial["objectRef"]["name"], "w1");
-    assert_eq!(denial["annotations"]["authorization.k8s.io/decision"], "forbid");
+    assert_eq!(
+        denial["annotations"]["authorization.k8s.io/decision"],
+        "forbid"
+    );
     // Writes are logged with their bodies: what the controller sent is there.
     let write = cp
         .wait_for_audit_event(Duration::from_secs(10), |e| {
@@ -316,7 +335,11 @@ async fn control_plane_serves_what_the_operator_needs() {
             "process {pid} outlived the control plane"
         );
     }
-    assert!(!dir.exists(), "{} outlived the control plane", dir.display());
+    assert!(
+        !dir.exists(),
+        "{} outlived the control plane",
+        dir.display()
+    );
 }
 
 fn write_chart(dir: &Path) {
@@ -341,4 +364,95 @@ fn missing_binaries_error_names_the_build_script() {
         missing: "etcd".into(),
     };
     assert!(e.to_string().contains("tests/controlplane/build.sh"), "{e}");
+}
+
+/// Whether `pid` is gone: no `/proc` entry, or a zombie nobody reaped yet.
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+    }
+}
+
+/// Helper for `killed_test_process_leaves_nothing_behind`: starts a control
+/// plane, reports it, and waits to be killed.
+#[tokio::test]
+#[ignore = "run as a child process by killed_test_process_leaves_nothing_behind"]
+async fn hold_control_plane_until_killed() {
+    let Some(report) = std::env::var_os("TESTENV_HOLD_REPORT") else {
+        return;
+    };
+    let cp = ControlPlane::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pids: Vec<String> = cp.pids().iter().map(u32::to_string).collect();
+    let tmp = Path::new(&report).with_extension("tmp");
+    std::fs::write(
+        &tmp,
+        format!("{}\n{}\n", pids.join(" "), cp.dir().display()),
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &report).unwrap();
+    tokio::time::sleep(Duration::from_secs(300)).await;
+}
+
+/// A test process killed with SIGKILL runs no destructor: its etcd and
+/// kube-apiserver must still die with it, and the next start must remove the
+/// directory it left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_test_process_leaves_nothing_behind() {
+    let report = std::env::temp_dir().join(format!("testenv-hold-{}", std::process::id()));
+    let _ = std::fs::remove_file(&report);
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "hold_control_plane_until_killed"])
+        .env("TESTENV_HOLD_REPORT", &report)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !report.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "holder exited early");
+        assert!(
+            Instant::now() < deadline,
+            "holder did not start a control plane"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = std::fs::read_to_string(&report).unwrap();
+    std::fs::remove_file(&report).unwrap();
+    let mut lines = text.lines();
+    let pids: Vec<u32> = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let dir = Path::new(lines.next().unwrap()).to_path_buf();
+    assert_eq!(pids.len(), 2);
+    assert!(pids.iter().all(|&p| !process_gone(p)) && dir.exists());
+
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pids.iter().all(|&p| process_gone(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "etcd/kube-apiserver {pids:?} outlived their killed test process"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(dir.exists(), "nothing removed it yet");
+    let cp = ControlPlane::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !dir.exists(),
+        "stale {} not removed on start",
+        dir.display()
+    );
+    drop(cp);
 }
