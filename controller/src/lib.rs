@@ -1,1 +1,7 @@
-//! operationrun-controller library.
+//! operationrun-controller: finds stale OperationRuns and decides their true outcome from
+//! the evidence they produced. The decision core ([`decide`]) is pure and shared by the
+//! in-cluster controller and the offline `evaluate` command.
+
+pub mod decide;
+pub mod evaluate;
+pub mod manifests;

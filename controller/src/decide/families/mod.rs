@@ -1,0 +1,164 @@
+//! One adapter per family that can be decided from evidence. An adapter reads the run and
+//! its claims and reports [`Findings`]; the outcome table (not the adapter) decides.
+
+pub mod backup;
+pub mod baseline;
+pub mod inventory;
+
+use operationrun_crds::{ArtifactRef, Failure, LocalRef, OperationRun, Parsed, RunRef};
+
+use super::Evidence;
+
+/// A family adapter: turns a run and its evidence into findings.
+pub trait Adapter: Sync {
+    /// The family (`spec.type`) this adapter decides.
+    fn family(&self) -> &'static str;
+    /// Examines the run's evidence. Must not panic on any input.
+    fn examine(&self, run: &OperationRun, evidence: &Evidence<'_>) -> Findings;
+}
+
+/// What an adapter found; each field feeds one row of the outcome table, and each message
+/// is the proof sentence shown when that row decides.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Findings {
+    /// Rule 2: what the run lacks that its family requires.
+    pub invalid_run: Option<String>,
+    /// Every in-scope claim considered, sorted by name.
+    pub related: Vec<ArtifactRef>,
+    /// Rule 3: why the evidence is ambiguous.
+    pub ambiguous: Option<String>,
+    /// Rule 4: the proof of completeness.
+    pub complete: Option<String>,
+    /// Rule 5: the proof of usable output.
+    pub usable: Option<String>,
+    /// Failure categories recorded by the evidence (the run's own `status.failures` are
+    /// added by the table).
+    pub failures: Vec<String>,
+    /// Whether any in-scope evidence (a claim, or a coverage entry) exists.
+    pub has_in_scope: bool,
+    /// Rule 8: out-of-scope claims or coverage entries seen, and why they are out of scope.
+    pub out_of_scope: Option<String>,
+    /// Rule 9: why the only in-scope claim is malformed.
+    pub malformed: Option<String>,
+    /// Rule 10: what the run is still waiting for.
+    pub pending: String,
+}
+
+/// Categories an operator must act on before a retry can work.
+pub const PRECONDITION_CATEGORIES: &[&str] = &[
+    "PermissionDenied",
+    "ConsentMissing",
+    "ConnectionMissing",
+    "LicenseMissing",
+];
+
+/// The category recorded for a failure that names none: an execution failure.
+pub const UNSPECIFIED: &str = "Unspecified";
+
+/// Whether a failure category is a precondition failure.
+pub fn is_precondition(category: &str) -> bool {
+    PRECONDITION_CATEGORIES.contains(&category)
+}
+
+/// The categories of recorded failures; a failure without a category is an execution failure.
+pub fn categories(failures: Option<&Vec<Failure>>) -> Vec<String> {
+    failures
+        .into_iter()
+        .flatten()
+        .map(|f| match f.category.as_deref().map(str::trim) {
+            Some(c) if !c.is_empty() => c.to_string(),
+            _ => UNSPECIFIED.to_string(),
+        })
+        .collect()
+}
+
+/// Claims of one artifact kind, split by scope.
+pub(crate) struct Claims<'a, K> {
+    /// In scope: same uid and same schedule/profile, sorted by name.
+    pub in_scope: Vec<&'a Parsed<K>>,
+    /// Claims by name that are out of scope, and why (first reason seen).
+    pub out_of_scope: usize,
+    /// Why the first out-of-scope claim is out of scope.
+    pub out_of_scope_reason: Option<String>,
+}
+
+/// Splits artifacts into the run's in-scope and out-of-scope claims (SPEC §5). Artifacts in
+/// another namespace or naming another run are not claims at all.
+pub(crate) fn claims<'a, K: kube::Resource>(
+    run: &OperationRun,
+    artifacts: &[&'a Parsed<K>],
+    run_ref: impl Fn(&K) -> Option<&RunRef>,
+    owner_ref: impl Fn(&K) -> Option<&LocalRef>,
+    run_owner: Option<&LocalRef>,
+    owner_field: &str,
+) -> Claims<'a, K> {
+    let name = run.metadata.name.as_deref().unwrap_or_default();
+    let namespace = run.metadata.namespace.as_deref();
+    let run_uid = run.metadata.uid.as_deref().filter(|u| !u.is_empty());
+    let mut claims = Claims {
+        in_scope: Vec::new(),
+        out_of_scope: 0,
+        out_of_scope_reason: None,
+    };
+    for artifact in artifacts {
+        let object = &artifact.object;
+        if object.meta().namespace.as_deref() != namespace || name.is_empty() {
+            continue;
+        }
+        let Some(reference) = run_ref(object) else { continue };
+        if reference.name != name {
+            continue;
+        }
+        let artifact_name = object.meta().name.as_deref().unwrap_or_default();
+        let uid_matches = match (run_uid, reference.uid.as_deref().filter(|u| !u.is_empty())) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        };
+        let owner_matches = match (run_owner, owner_ref(object)) {
+            (Some(a), Some(b)) => a.name == b.name,
+            _ => false,
+        };
+        if uid_matches && owner_matches {
+            claims.in_scope.push(artifact);
+        } else {
+            claims.out_of_scope += 1;
+            let why = if !uid_matches {
+                format!("{artifact_name} names another run uid")
+            } else {
+                format!("{artifact_name} names another {owner_field}")
+            };
+            claims.out_of_scope_reason.get_or_insert(why);
+        }
+    }
+    claims
+        .in_scope
+        .sort_by(|a, b| a.object.meta().name.cmp(&b.object.meta().name));
+    claims
+}
+
+/// The `relatedArtifacts` entry of an artifact.
+pub(crate) fn artifact_ref<K: kube::Resource<DynamicType = ()>>(object: &K) -> ArtifactRef {
+    ArtifactRef {
+        kind: K::kind(&()).into_owned(),
+        name: object.meta().name.clone().unwrap_or_default(),
+        uid: object.meta().uid.clone().unwrap_or_default(),
+    }
+}
+
+/// Sorted, de-duplicated categories joined for a message: "Throttled, ProviderError".
+pub fn category_list(categories: &[String]) -> String {
+    let mut sorted: Vec<&str> = categories.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted.join(", ")
+}
+
+/// Names the in-scope claims for an ambiguity message.
+pub(crate) fn names(related: &[ArtifactRef]) -> String {
+    related.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// "1 item" / "2 items".
+pub(crate) fn plural(n: i64, word: &str) -> String {
+    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
+}

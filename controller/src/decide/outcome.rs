@@ -1,0 +1,249 @@
+//! The outcome table of SPEC §5: the first matching row decides.
+
+use jiff::{SignedDuration, Timestamp};
+use operationrun_crds::{ArtifactRef, OperationRun, Parsed};
+
+use super::families::{Findings, categories, category_list, is_precondition};
+use super::registry::{Family, lookup};
+use super::{Config, Evidence};
+
+/// The reason of a `Reconciled` condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// Rule 1.
+    UnsupportedFamily,
+    /// Rule 2.
+    InvalidRun,
+    /// Rule 3.
+    AmbiguousEvidence,
+    /// Rule 4.
+    Succeeded,
+    /// Rule 5.
+    PartiallySucceeded,
+    /// Rule 6.
+    Blocked,
+    /// Rule 7.
+    Failed,
+    /// Rule 8.
+    ScopeMismatch,
+    /// Rule 9.
+    InvalidEvidence,
+    /// Rule 10.
+    AwaitingEvidence,
+    /// An undecided run closed as not proven after the abandon-after period.
+    Abandoned,
+}
+
+impl Reason {
+    /// All reasons, in table order, Abandoned last.
+    pub const ALL: [Reason; 11] = [
+        Reason::UnsupportedFamily,
+        Reason::InvalidRun,
+        Reason::AmbiguousEvidence,
+        Reason::Succeeded,
+        Reason::PartiallySucceeded,
+        Reason::Blocked,
+        Reason::Failed,
+        Reason::ScopeMismatch,
+        Reason::InvalidEvidence,
+        Reason::AwaitingEvidence,
+        Reason::Abandoned,
+    ];
+
+    /// The condition reason string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::UnsupportedFamily => "UnsupportedFamily",
+            Reason::InvalidRun => "InvalidRun",
+            Reason::AmbiguousEvidence => "AmbiguousEvidence",
+            Reason::Succeeded => "Succeeded",
+            Reason::PartiallySucceeded => "PartiallySucceeded",
+            Reason::Blocked => "Blocked",
+            Reason::Failed => "Failed",
+            Reason::ScopeMismatch => "ScopeMismatch",
+            Reason::InvalidEvidence => "InvalidEvidence",
+            Reason::AwaitingEvidence => "AwaitingEvidence",
+            Reason::Abandoned => "Abandoned",
+        }
+    }
+
+    /// Whether the Event for this reason is a Warning (someone should look) or Normal.
+    pub fn is_warning(self) -> bool {
+        !matches!(
+            self,
+            Reason::Succeeded | Reason::PartiallySucceeded | Reason::AwaitingEvidence
+        )
+    }
+}
+
+/// The table's decision for a stale run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The row that decided (1–10); kept when abandonment replaces the decision.
+    pub rule: u8,
+    /// `Reconciled=True` (final) or `False` (undecided).
+    pub reconciled: bool,
+    /// The condition reason.
+    pub reason: Reason,
+    /// The proof, in one sentence.
+    pub message: String,
+    /// The family adapter; `None` for unsupported and unknown families.
+    pub adapter: Option<&'static str>,
+    /// In-scope claims considered, sorted by name.
+    pub related: Vec<ArtifactRef>,
+}
+
+fn verdict(
+    rule: u8,
+    reason: Reason,
+    message: String,
+    adapter: Option<&'static str>,
+    related: Vec<ArtifactRef>,
+) -> Verdict {
+    Verdict {
+        rule,
+        reconciled: (4..=7).contains(&rule),
+        reason,
+        message,
+        adapter,
+        related,
+    }
+}
+
+/// Applies rows 1–10 to a stale run.
+pub fn judge(run: &Parsed<OperationRun>, evidence: &Evidence<'_>) -> Verdict {
+    let family = run.object.spec.type_.trim();
+    if family.is_empty() {
+        return verdict(
+            2,
+            Reason::InvalidRun,
+            "The run has no spec.type, so its family cannot be known.".into(),
+            None,
+            Vec::new(),
+        );
+    }
+    let adapter = match lookup(family) {
+        Family::Unsupported => {
+            return verdict(
+                1,
+                Reason::UnsupportedFamily,
+                format!(
+                    "{family} runs are not decided from evidence: their proof is too weak, so the outcome is left to the worker or an operator."
+                ),
+                None,
+                Vec::new(),
+            );
+        }
+        Family::Unknown => {
+            return verdict(
+                1,
+                Reason::UnsupportedFamily,
+                format!("{family} is not a family this controller knows, so it decides nothing about the run."),
+                None,
+                Vec::new(),
+            );
+        }
+        Family::Adapter(adapter) => adapter,
+    };
+    let name = Some(adapter.family());
+    if let Some(problem) = &run.problem {
+        return verdict(
+            2,
+            Reason::InvalidRun,
+            format!("The run's fields cannot be interpreted ({problem})."),
+            name,
+            Vec::new(),
+        );
+    }
+    let findings = adapter.examine(&run.object, evidence);
+    table(run, findings, name)
+}
+
+fn table(run: &Parsed<OperationRun>, f: Findings, adapter: Option<&'static str>) -> Verdict {
+    let Findings {
+        invalid_run,
+        related,
+        ambiguous,
+        complete,
+        usable,
+        failures,
+        has_in_scope,
+        out_of_scope,
+        malformed,
+        pending,
+    } = f;
+    if let Some(message) = invalid_run {
+        return verdict(2, Reason::InvalidRun, message, adapter, related);
+    }
+    if let Some(message) = ambiguous {
+        return verdict(3, Reason::AmbiguousEvidence, message, adapter, related);
+    }
+    if let Some(message) = complete {
+        return verdict(4, Reason::Succeeded, message, adapter, related);
+    }
+    if let Some(message) = usable {
+        return verdict(5, Reason::PartiallySucceeded, message, adapter, related);
+    }
+    let mut recorded = categories(run.object.status.as_ref().and_then(|s| s.failures.as_ref()));
+    recorded.extend(failures);
+    let preconditions: Vec<String> = recorded.iter().filter(|c| is_precondition(c)).cloned().collect();
+    if !preconditions.is_empty() {
+        return verdict(
+            6,
+            Reason::Blocked,
+            format!(
+                "No usable output, and a precondition failure is recorded ({}): an operator must act before a retry can work.",
+                category_list(&preconditions)
+            ),
+            adapter,
+            related,
+        );
+    }
+    if !recorded.is_empty() {
+        return verdict(
+            7,
+            Reason::Failed,
+            format!(
+                "No usable output, and failures are recorded ({}).",
+                category_list(&recorded)
+            ),
+            adapter,
+            related,
+        );
+    }
+    if let (Some(message), false) = (out_of_scope, has_in_scope) {
+        return verdict(8, Reason::ScopeMismatch, message, adapter, related);
+    }
+    if let Some(message) = malformed {
+        return verdict(9, Reason::InvalidEvidence, message, adapter, related);
+    }
+    verdict(10, Reason::AwaitingEvidence, pending, adapter, related)
+}
+
+/// Replaces an undecided verdict by `Abandoned` once `now > stale_since + abandon_after`.
+pub fn abandon_if_due(v: Verdict, stale_since: Timestamp, now: Timestamp, config: &Config) -> Verdict {
+    if v.reconciled || config.abandon_after == 0 {
+        return v;
+    }
+    let after = i64::try_from(config.abandon_after).unwrap_or(i64::MAX);
+    let due = match stale_since.checked_add(SignedDuration::from_secs(after)) {
+        Ok(due) => due,
+        Err(_) => return v,
+    };
+    if now <= due {
+        return v;
+    }
+    Verdict {
+        rule: v.rule,
+        reconciled: true,
+        reason: Reason::Abandoned,
+        message: format!(
+            "Stale since {} and still not proven after {} s ({}), so the run is closed as not proven; treat it as failed.",
+            super::conditions::format_time(stale_since),
+            config.abandon_after,
+            v.reason.as_str()
+        ),
+        adapter: v.adapter,
+        related: v.related,
+    }
+}
