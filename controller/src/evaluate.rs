@@ -42,13 +42,21 @@ impl<'a> ClaimIndex<'a> {
         for b in &manifests.backup_sets {
             if let Some(r) = &b.object.spec.operation_run_ref {
                 let ns = b.object.metadata.namespace.as_deref().unwrap_or_default();
-                index.backup_sets.entry((ns, r.name.as_str())).or_default().push(b);
+                index
+                    .backup_sets
+                    .entry((ns, r.name.as_str()))
+                    .or_default()
+                    .push(b);
             }
         }
         for s in &manifests.baseline_snapshots {
             if let Some(r) = &s.object.spec.operation_run_ref {
                 let ns = s.object.metadata.namespace.as_deref().unwrap_or_default();
-                index.baseline_snapshots.entry((ns, r.name.as_str())).or_default().push(s);
+                index
+                    .baseline_snapshots
+                    .entry((ns, r.name.as_str()))
+                    .or_default()
+                    .push(s);
             }
         }
         index
@@ -57,7 +65,11 @@ impl<'a> ClaimIndex<'a> {
     /// The evidence that may claim the run `namespace/name`.
     pub fn evidence(&self, namespace: &str, name: &str) -> Evidence<'a> {
         Evidence {
-            backup_sets: self.backup_sets.get(&(namespace, name)).cloned().unwrap_or_default(),
+            backup_sets: self
+                .backup_sets
+                .get(&(namespace, name))
+                .cloned()
+                .unwrap_or_default(),
             baseline_snapshots: self
                 .baseline_snapshots
                 .get(&(namespace, name))

@@ -109,15 +109,19 @@ fn run_evaluate(args: EvaluateArgs) -> ExitCode {
 
 fn run_crds(output_dir: Option<PathBuf>) -> ExitCode {
     let result = match output_dir {
-        None => operationrun_crds::crds_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),
-        Some(dir) => operationrun_crds::crd_files().map_err(|e| e.to_string()).and_then(|files| {
-            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            for (name, text) in files {
-                let path = dir.join(name);
-                std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-            }
-            Ok(())
-        }),
+        None => operationrun_crds::crds_yaml()
+            .map(|y| print!("{y}"))
+            .map_err(|e| e.to_string()),
+        Some(dir) => operationrun_crds::crd_files()
+            .map_err(|e| e.to_string())
+            .and_then(|files| {
+                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                for (name, text) in files {
+                    let path = dir.join(name);
+                    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+                }
+                Ok(())
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

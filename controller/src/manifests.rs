@@ -107,7 +107,8 @@ pub fn documents(file: &Path, text: &str) -> Result<Vec<(usize, Value)>, LoadErr
     }
     let mut out = Vec::new();
     for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(doc).map_err(|e| fail(Some(i + 1), format!("invalid YAML: {e}")))?;
+        let value =
+            Value::deserialize(doc).map_err(|e| fail(Some(i + 1), format!("invalid YAML: {e}")))?;
         if !value.is_null() {
             out.push((i + 1, value));
         }
@@ -133,11 +134,16 @@ pub fn load(paths: &[PathBuf]) -> Result<Manifests, LoadError> {
                 message,
             };
             let Value::Object(map) = &doc else {
-                return Err(fail("not an object (a Kubernetes manifest is a mapping)".into()));
+                return Err(fail(
+                    "not an object (a Kubernetes manifest is a mapping)".into(),
+                ));
             };
             let is_list = map.get("kind").and_then(Value::as_str) == Some("List")
                 || map.get("items").is_some_and(Value::is_array)
-                    && map.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"));
+                    && map
+                        .get("kind")
+                        .and_then(Value::as_str)
+                        .is_some_and(|k| k.ends_with("List"));
             let items: Vec<&Value> = if is_list {
                 match map.get("items") {
                     Some(Value::Array(items)) => items.iter().collect(),
@@ -177,8 +183,12 @@ pub fn load(paths: &[PathBuf]) -> Result<Manifests, LoadError> {
                 }
                 seen.insert(key, (file.clone(), number));
                 match kind {
-                    "OperationRun" => manifests.runs.push(OperationRun::salvage(&item).map_err(&at)?),
-                    "BackupSet" => manifests.backup_sets.push(BackupSet::salvage(&item).map_err(&at)?),
+                    "OperationRun" => manifests
+                        .runs
+                        .push(OperationRun::salvage(&item).map_err(&at)?),
+                    "BackupSet" => manifests
+                        .backup_sets
+                        .push(BackupSet::salvage(&item).map_err(&at)?),
                     _ => manifests
                         .baseline_snapshots
                         .push(BaselineSnapshot::salvage(&item).map_err(&at)?),
@@ -192,7 +202,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Manifests, LoadError> {
 /// Objects without a namespace land in `default`, as `kubectl apply` would put them.
 fn default_namespace(item: &mut Value) {
     if let Some(Value::Object(meta)) = item.get_mut("metadata")
-        && meta.get("namespace").and_then(Value::as_str).is_none_or(str::is_empty)
+        && meta
+            .get("namespace")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
     {
         meta.insert("namespace".into(), Value::String("default".into()));
     }
@@ -205,6 +218,9 @@ fn identity(item: &Value) -> Result<(String, String), String> {
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
         .ok_or("metadata.name is missing")?;
-    let namespace = meta.get("namespace").and_then(Value::as_str).unwrap_or("default");
+    let namespace = meta
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
     Ok((namespace.to_string(), name.to_string()))
 }

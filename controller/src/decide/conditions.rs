@@ -5,9 +5,9 @@
 use jiff::Timestamp;
 use operationrun_crds::{OperationRun, RunCondition};
 
+use super::Transition;
 use super::outcome::Verdict;
 use super::staleness::{Phase, Staleness};
-use super::Transition;
 
 /// Type of the condition that says whether a run is stale.
 pub const STALE: &str = "Stale";
@@ -44,15 +44,20 @@ impl Builder<'_> {
     ) -> RunCondition {
         next.observed_generation = self.generation;
         next.last_transition_time = match stored {
-            Some(s) if s.status == next.status => {
-                s.last_transition_time.clone().or_else(|| Some(self.now.clone()))
-            }
+            Some(s) if s.status == next.status => s
+                .last_transition_time
+                .clone()
+                .or_else(|| Some(self.now.clone())),
             _ => Some(self.now.clone()),
         };
         let moved = stored.is_none_or(|s| s.status != next.status || s.reason != next.reason);
         if moved {
             self.transitions.push(Transition {
-                condition: if next.type_ == STALE { STALE } else { RECONCILED },
+                condition: if next.type_ == STALE {
+                    STALE
+                } else {
+                    RECONCILED
+                },
                 reason: next.reason.clone().unwrap_or_default(),
                 message: next.message.clone().unwrap_or_default(),
                 warning,
@@ -135,7 +140,10 @@ pub(super) fn desired(
                         "WorkerCompleted",
                         "The worker reported Completed; the run is no longer stale.",
                     ),
-                    _ => ("Resumed", "The worker reported progress; the run is no longer stale."),
+                    _ => (
+                        "Resumed",
+                        "The worker reported progress; the run is no longer stale.",
+                    ),
                 };
                 if s.status == "False" {
                     out.push(s.clone());

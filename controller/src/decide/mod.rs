@@ -118,14 +118,17 @@ pub fn decide(
     let recheck_at = match (&state, &verdict) {
         (Staleness::Fresh { stale_at }, _) => Some(*stale_at),
         (Staleness::Stale { since, .. }, Some(v)) if !v.reconciled && config.abandon_after > 0 => {
-            since.checked_add(jiff::SignedDuration::from_secs(config.abandon_after as i64)).ok()
+            since
+                .checked_add(jiff::SignedDuration::from_secs(config.abandon_after as i64))
+                .ok()
         }
         _ => None,
     }
     .and_then(|t| t.checked_add(jiff::SignedDuration::from_secs(1)).ok());
     let (conditions, transitions) =
         conditions::desired(&run.object, stored, &state, verdict.as_ref(), now);
-    let changed = conditions.iter().collect::<Vec<_>>() != stored.into_iter().flatten().collect::<Vec<_>>();
+    let changed =
+        conditions.iter().collect::<Vec<_>>() != stored.into_iter().flatten().collect::<Vec<_>>();
     Decision {
         staleness: state,
         verdict,

@@ -138,7 +138,9 @@ pub fn judge(run: &Parsed<OperationRun>, evidence: &Evidence<'_>) -> Verdict {
             return verdict(
                 1,
                 Reason::UnsupportedFamily,
-                format!("{family} is not a family this controller knows, so it decides nothing about the run."),
+                format!(
+                    "{family} is not a family this controller knows, so it decides nothing about the run."
+                ),
                 None,
                 Vec::new(),
             );
@@ -186,7 +188,11 @@ fn table(run: &Parsed<OperationRun>, f: Findings, adapter: Option<&'static str>)
     }
     let mut recorded = categories(run.object.status.as_ref().and_then(|s| s.failures.as_ref()));
     recorded.extend(failures);
-    let preconditions: Vec<String> = recorded.iter().filter(|c| is_precondition(c)).cloned().collect();
+    let preconditions: Vec<String> = recorded
+        .iter()
+        .filter(|c| is_precondition(c))
+        .cloned()
+        .collect();
     if !preconditions.is_empty() {
         return verdict(
             6,
@@ -221,7 +227,12 @@ fn table(run: &Parsed<OperationRun>, f: Findings, adapter: Option<&'static str>)
 }
 
 /// Replaces an undecided verdict by `Abandoned` once `now > stale_since + abandon_after`.
-pub fn abandon_if_due(v: Verdict, stale_since: Timestamp, now: Timestamp, config: &Config) -> Verdict {
+pub fn abandon_if_due(
+    v: Verdict,
+    stale_since: Timestamp,
+    now: Timestamp,
+    config: &Config,
+) -> Verdict {
     if v.reconciled || config.abandon_after == 0 {
         return v;
     }

@@ -37,10 +37,12 @@ pub fn lookup(family: &str) -> Family {
     if let Some(adapter) = ADAPTERS.iter().find(|a| a.family() == family) {
         return Family::Adapter(*adapter);
     }
-    let unsupported = UNSUPPORTED.iter().any(|pattern| match pattern.strip_suffix('*') {
-        Some(prefix) => family.starts_with(prefix) && family.len() > prefix.len(),
-        None => family == *pattern,
-    });
+    let unsupported = UNSUPPORTED
+        .iter()
+        .any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => family.starts_with(prefix) && family.len() > prefix.len(),
+            None => family == *pattern,
+        });
     if unsupported {
         Family::Unsupported
     } else {

@@ -107,7 +107,10 @@ pub fn staleness(run: &OperationRun, now: Timestamp, config: &Config) -> Stalene
         Phase::Queued => (
             created,
             "creationTimestamp",
-            timeout(timeouts.and_then(|t| t.queued_seconds), config.queued_timeout),
+            timeout(
+                timeouts.and_then(|t| t.queued_seconds),
+                config.queued_timeout,
+            ),
             StaleReason::QueuedTooLong,
         ),
         Phase::Running => {
@@ -118,7 +121,10 @@ pub fn staleness(run: &OperationRun, now: Timestamp, config: &Config) -> Stalene
                 (None, Some(s)) => (Some(s), "startedAt"),
                 (None, None) => (created, "creationTimestamp"),
             };
-            let limit = timeout(timeouts.and_then(|t| t.heartbeat_seconds), config.heartbeat_timeout);
+            let limit = timeout(
+                timeouts.and_then(|t| t.heartbeat_seconds),
+                config.heartbeat_timeout,
+            );
             (reference, field, limit, StaleReason::HeartbeatExpired)
         }
     };

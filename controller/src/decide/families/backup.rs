@@ -15,10 +15,15 @@ impl Adapter for BackupScheduleExecute {
 
     fn examine(&self, run: &OperationRun, evidence: &Evidence<'_>) -> Findings {
         let mut findings = Findings::default();
-        let schedule = run.spec.backup_schedule_ref.as_ref().filter(|r| !r.name.is_empty());
+        let schedule = run
+            .spec
+            .backup_schedule_ref
+            .as_ref()
+            .filter(|r| !r.name.is_empty());
         if schedule.is_none() {
-            findings.invalid_run =
-                Some("The run has no spec.backupScheduleRef, which a scheduled backup requires.".into());
+            findings.invalid_run = Some(
+                "The run has no spec.backupScheduleRef, which a scheduled backup requires.".into(),
+            );
             return findings;
         }
         let found = claims(
@@ -29,7 +34,11 @@ impl Adapter for BackupScheduleExecute {
             schedule,
             "backup schedule",
         );
-        findings.related = found.in_scope.iter().map(|b| artifact_ref(&b.object)).collect();
+        findings.related = found
+            .in_scope
+            .iter()
+            .map(|b| artifact_ref(&b.object))
+            .collect();
         findings.has_in_scope = !findings.related.is_empty();
         if let Some(reason) = found.out_of_scope_reason {
             findings.out_of_scope = Some(format!(
@@ -67,7 +76,8 @@ fn counts(set: &Parsed<BackupSet>) -> Result<Counts, String> {
         return Err(format!("its fields cannot be read ({problem})"));
     }
     let summary = set.object.status.as_ref().and_then(|s| s.summary.as_ref());
-    let get = |f: fn(&operationrun_crds::BackupSummary) -> Option<i64>| summary.and_then(f).unwrap_or(0);
+    let get =
+        |f: fn(&operationrun_crds::BackupSummary) -> Option<i64>| summary.and_then(f).unwrap_or(0);
     let c = Counts {
         total: get(|s| s.items_total),
         succeeded: get(|s| s.succeeded),
@@ -101,9 +111,10 @@ fn examine_set(set: &Parsed<BackupSet>, findings: &mut Findings) {
     let status = set.object.status.as_ref();
     let finalized = status.and_then(|s| s.state.as_deref()) == Some("Finalized");
     let mut failures = categories(status.and_then(|s| s.failures.as_ref()));
-    let listed = status
-        .and_then(|s| s.failures.as_ref())
-        .is_some_and(|f| f.iter().any(|f| f.category.as_deref().is_some_and(|c| !c.trim().is_empty())));
+    let listed = status.and_then(|s| s.failures.as_ref()).is_some_and(|f| {
+        f.iter()
+            .any(|f| f.category.as_deref().is_some_and(|c| !c.trim().is_empty()))
+    });
     if c.failed > 0 && !listed {
         failures.push(super::UNSPECIFIED.to_string());
     }

@@ -15,10 +15,15 @@ impl Adapter for BaselineCapture {
 
     fn examine(&self, run: &OperationRun, evidence: &Evidence<'_>) -> Findings {
         let mut findings = Findings::default();
-        let profile = run.spec.baseline_profile_ref.as_ref().filter(|r| !r.name.is_empty());
+        let profile = run
+            .spec
+            .baseline_profile_ref
+            .as_ref()
+            .filter(|r| !r.name.is_empty());
         if profile.is_none() {
-            findings.invalid_run =
-                Some("The run has no spec.baselineProfileRef, which a baseline capture requires.".into());
+            findings.invalid_run = Some(
+                "The run has no spec.baselineProfileRef, which a baseline capture requires.".into(),
+            );
             return findings;
         }
         let found = claims(
@@ -29,7 +34,11 @@ impl Adapter for BaselineCapture {
             profile,
             "baseline profile",
         );
-        findings.related = found.in_scope.iter().map(|b| artifact_ref(&b.object)).collect();
+        findings.related = found
+            .in_scope
+            .iter()
+            .map(|b| artifact_ref(&b.object))
+            .collect();
         findings.has_in_scope = !findings.related.is_empty();
         if let Some(reason) = found.out_of_scope_reason {
             findings.out_of_scope = Some(format!(
@@ -38,7 +47,8 @@ impl Adapter for BaselineCapture {
                 if found.out_of_scope == 1 { "is" } else { "are" },
             ));
         }
-        findings.pending = "No BaselineSnapshot with the run's uid and profile claims it yet.".into();
+        findings.pending =
+            "No BaselineSnapshot with the run's uid and profile claims it yet.".into();
         match found.in_scope.as_slice() {
             [] => {}
             [only] => examine_snapshot(only, &mut findings),
@@ -65,7 +75,11 @@ fn counts(snapshot: &Parsed<BaselineSnapshot>) -> Result<Counts, String> {
     if let Some(problem) = &snapshot.problem {
         return Err(format!("its fields cannot be read ({problem})"));
     }
-    let summary = snapshot.object.status.as_ref().and_then(|s| s.summary.as_ref());
+    let summary = snapshot
+        .object
+        .status
+        .as_ref()
+        .and_then(|s| s.summary.as_ref());
     let total = summary.and_then(|s| s.subjects_total).unwrap_or(0);
     let captured = summary.and_then(|s| s.captured).unwrap_or(0);
     let mut gaps: i128 = 0;

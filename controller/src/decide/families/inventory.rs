@@ -29,7 +29,8 @@ impl Adapter for InventorySync {
             .collect();
         if wanted.is_empty() {
             findings.invalid_run = Some(
-                "The run has no spec.inventory.policyTypes, which an inventory sync requires.".into(),
+                "The run has no spec.inventory.policyTypes, which an inventory sync requires."
+                    .into(),
             );
             return findings;
         }
@@ -41,7 +42,11 @@ impl Adapter for InventorySync {
         let mut entries: BTreeMap<&str, Vec<(&str, Option<&str>)>> = BTreeMap::new();
         let mut outside = BTreeSet::new();
         for entry in coverage.into_iter().flatten() {
-            let policy_type = entry.policy_type.as_deref().map(str::trim).unwrap_or_default();
+            let policy_type = entry
+                .policy_type
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or_default();
             if wanted.contains(policy_type) {
                 entries.entry(policy_type).or_default().push((
                     entry.state.as_deref().unwrap_or_default(),
@@ -58,7 +63,11 @@ impl Adapter for InventorySync {
                 outside.iter().copied().collect::<Vec<_>>().join(", ")
             ));
         }
-        let doubled: Vec<&str> = entries.iter().filter(|(_, e)| e.len() > 1).map(|(t, _)| *t).collect();
+        let doubled: Vec<&str> = entries
+            .iter()
+            .filter(|(_, e)| e.len() > 1)
+            .map(|(t, _)| *t)
+            .collect();
         if !doubled.is_empty() {
             findings.ambiguous = Some(format!(
                 "The coverage lists more than one entry for {}; the controller will not pick one.",
@@ -93,7 +102,11 @@ impl Adapter for InventorySync {
                 succeeded.join(", ")
             ));
         } else if !succeeded.is_empty() {
-            let missing: Vec<&str> = wanted.iter().copied().filter(|t| !succeeded.contains(t)).collect();
+            let missing: Vec<&str> = wanted
+                .iter()
+                .copied()
+                .filter(|t| !succeeded.contains(t))
+                .collect();
             findings.usable = Some(format!(
                 "{} of {} synced ({}); not synced: {}.",
                 succeeded.len(),

@@ -105,7 +105,9 @@ pub(crate) fn claims<'a, K: kube::Resource>(
         if object.meta().namespace.as_deref() != namespace || name.is_empty() {
             continue;
         }
-        let Some(reference) = run_ref(object) else { continue };
+        let Some(reference) = run_ref(object) else {
+            continue;
+        };
         if reference.name != name {
             continue;
         }
@@ -155,10 +157,18 @@ pub fn category_list(categories: &[String]) -> String {
 
 /// Names the in-scope claims for an ambiguity message.
 pub(crate) fn names(related: &[ArtifactRef]) -> String {
-    related.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+    related
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "1 item" / "2 items".
 pub(crate) fn plural(n: i64, word: &str) -> String {
-    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
