@@ -20,12 +20,41 @@ use crate::run::{Failure, LocalRef, RunRef};
     derive = "Default",
     derive = "PartialEq",
     doc = "BackupSet holds the items one scheduled backup stored for the tenant of its namespace. It is evidence for the OperationRun it names in spec.operationRunRef.",
-    printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.backupScheduleRef.name", description = "The backup schedule."),
-    printcolumn(name = "Run", type_ = "string", json_path = ".spec.operationRunRef.name", description = "The run that produced this set."),
-    printcolumn(name = "State", type_ = "string", json_path = ".status.state", description = "InProgress or Finalized."),
-    printcolumn(name = "Succeeded", type_ = "integer", json_path = ".status.summary.succeeded", description = "Items stored."),
-    printcolumn(name = "Failed", type_ = "integer", json_path = ".status.summary.failed", description = "Items that could not be stored."),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Schedule",
+        type_ = "string",
+        json_path = ".spec.backupScheduleRef.name",
+        description = "The backup schedule."
+    ),
+    printcolumn(
+        name = "Run",
+        type_ = "string",
+        json_path = ".spec.operationRunRef.name",
+        description = "The run that produced this set."
+    ),
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        json_path = ".status.state",
+        description = "InProgress or Finalized."
+    ),
+    printcolumn(
+        name = "Succeeded",
+        type_ = "integer",
+        json_path = ".status.summary.succeeded",
+        description = "Items stored."
+    ),
+    printcolumn(
+        name = "Failed",
+        type_ = "integer",
+        json_path = ".status.summary.failed",
+        description = "Items that could not be stored."
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BackupSetSpec {
@@ -98,12 +127,41 @@ pub struct BackupSummary {
     derive = "Default",
     derive = "PartialEq",
     doc = "BaselineSnapshot is the captured state of a baseline profile's subjects for the tenant of its namespace. It is evidence for the OperationRun it names in spec.operationRunRef.",
-    printcolumn(name = "Profile", type_ = "string", json_path = ".spec.baselineProfileRef.name", description = "The baseline profile."),
-    printcolumn(name = "Run", type_ = "string", json_path = ".spec.operationRunRef.name", description = "The run that produced this snapshot."),
-    printcolumn(name = "State", type_ = "string", json_path = ".status.state", description = "Building or Finalized."),
-    printcolumn(name = "Captured", type_ = "integer", json_path = ".status.summary.captured", description = "Subjects captured."),
-    printcolumn(name = "Total", type_ = "integer", json_path = ".status.summary.subjectsTotal", description = "Subjects in the profile."),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Profile",
+        type_ = "string",
+        json_path = ".spec.baselineProfileRef.name",
+        description = "The baseline profile."
+    ),
+    printcolumn(
+        name = "Run",
+        type_ = "string",
+        json_path = ".spec.operationRunRef.name",
+        description = "The run that produced this snapshot."
+    ),
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        json_path = ".status.state",
+        description = "Building or Finalized."
+    ),
+    printcolumn(
+        name = "Captured",
+        type_ = "integer",
+        json_path = ".status.summary.captured",
+        description = "Subjects captured."
+    ),
+    printcolumn(
+        name = "Total",
+        type_ = "integer",
+        json_path = ".status.summary.subjectsTotal",
+        description = "Subjects in the profile."
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BaselineSnapshotSpec {

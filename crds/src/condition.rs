@@ -8,15 +8,16 @@ use serde::{Deserialize, Serialize};
 /// so the proof travels with the decision.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::schema::require_type_status)]
 pub struct RunCondition {
     /// The condition type, unique within the list (e.g. Stale, Reconciled).
     #[serde(rename = "type", default)]
-    #[schemars(required, length(min = 1, max = 316))]
+    #[schemars(length(min = 1, max = 316))]
     pub type_: String,
 
     /// True, False or Unknown.
     #[serde(default)]
-    #[schemars(required, extend("enum" = ["True", "False", "Unknown"]))]
+    #[schemars(extend("enum" = ["True", "False", "Unknown"]))]
     pub status: String,
 
     /// A CamelCase reason for the condition's last change, stable enough for alerts.
@@ -58,16 +59,19 @@ pub struct RunCondition {
 }
 
 /// Names an artifact that was considered as evidence.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+#[schemars(transform = crate::schema::require_kind_name)]
 pub struct ArtifactRef {
     /// BackupSet or BaselineSnapshot.
     #[serde(default)]
-    #[schemars(required, length(max = 64))]
+    #[schemars(length(max = 64))]
     pub kind: String,
 
     /// Name of the artifact in the run's namespace.
     #[serde(default)]
-    #[schemars(required, length(max = 253))]
+    #[schemars(length(max = 253))]
     pub name: String,
 
     /// UID of the artifact.

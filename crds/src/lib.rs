@@ -11,6 +11,7 @@ mod condition;
 mod generate;
 mod run;
 mod salvage;
+mod schema;
 
 pub use artifacts::{
     BackupSet, BackupSetSpec, BackupSetStatus, BackupSummary, BaselineSnapshot,
@@ -32,4 +33,3 @@ pub const VERSION: &str = "v1alpha1";
 pub const API_VERSION: &str = "ops.tenantatlas.io/v1alpha1";
 /// Annotation an operator sets to `disabled` to make the controller leave a run alone.
 pub const RECONCILE_ANNOTATION: &str = "ops.tenantatlas.io/reconcile";
-

@@ -21,14 +21,44 @@ use crate::condition::RunCondition;
     derive = "Default",
     derive = "PartialEq",
     doc = "OperationRun records one long operation (an inventory sync, a baseline capture, a scheduled backup) that a worker executes for the tenant of its namespace. When a run goes stale, operationrun-controller decides its outcome from the evidence the run produced and records it in the Stale and Reconciled conditions.",
-    printcolumn(name = "Type", type_ = "string", json_path = ".spec.type", description = "The operation family."),
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "The phase the worker last reported."),
-    printcolumn(name = "Outcome", type_ = "string", json_path = ".status.outcome", description = "The outcome the worker reported with Completed."),
-    printcolumn(name = "Stale", type_ = "string", json_path = ".status.conditions[?(@.type==\"Stale\")].status", description = "Whether the run has outlived its timeout without progress."),
-    printcolumn(name = "Reconciled", type_ = "string", json_path = ".status.conditions[?(@.type==\"Reconciled\")].reason", description = "The outcome the controller decided from evidence."),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Type",
+        type_ = "string",
+        json_path = ".spec.type",
+        description = "The operation family."
+    ),
+    printcolumn(
+        name = "Phase",
+        type_ = "string",
+        json_path = ".status.phase",
+        description = "The phase the worker last reported."
+    ),
+    printcolumn(
+        name = "Outcome",
+        type_ = "string",
+        json_path = ".status.outcome",
+        description = "The outcome the worker reported with Completed."
+    ),
+    printcolumn(
+        name = "Stale",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Stale\")].status",
+        description = "Whether the run has outlived its timeout without progress."
+    ),
+    printcolumn(
+        name = "Reconciled",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Reconciled\")].reason",
+        description = "The outcome the controller decided from evidence."
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::schema::require_type)]
 #[schemars(extend("x-kubernetes-validations" = [
     {"rule": "self.type != 'backup.schedule.execute' || has(self.backupScheduleRef)",
      "message": "backup.schedule.execute runs require spec.backupScheduleRef", "fieldPath": ".backupScheduleRef", "reason": "FieldValueRequired"},
@@ -42,7 +72,10 @@ pub struct OperationRunSpec {
     /// `backup.schedule.execute`. It decides which evidence can prove the run's outcome;
     /// families the controller does not know are left undecided (UnsupportedFamily).
     #[serde(rename = "type", default)]
-    #[schemars(required, length(min = 1, max = 128), regex(pattern = r"^[a-z][a-z0-9_-]*(\.[a-z0-9_*-]+)+$"))]
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[a-z][a-z0-9_-]*(\.[a-z0-9_*-]+)+$")
+    )]
     pub type_: String,
 
     /// The backup schedule this run executes. Required for `backup.schedule.execute`; a
@@ -66,10 +99,11 @@ pub struct OperationRunSpec {
 
 /// A reference to an object in the same namespace, by name.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::schema::require_name)]
 pub struct LocalRef {
     /// Name of the referenced object in the run's namespace.
     #[serde(default)]
-    #[schemars(required, length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
 
@@ -202,10 +236,11 @@ pub struct CoverageEntry {
 
 /// A reference from an artifact to the run that produced it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::schema::require_name)]
 pub struct RunRef {
     /// Name of the OperationRun in the artifact's namespace.
     #[serde(default)]
-    #[schemars(required, length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
 
     /// UID of the OperationRun. The artifact is evidence only if it equals the run's UID:

@@ -23,7 +23,10 @@ pub struct Parsed<K> {
 impl<K> Parsed<K> {
     /// Wraps a well-formed object.
     pub fn ok(object: K) -> Self {
-        Parsed { object, problem: None }
+        Parsed {
+            object,
+            problem: None,
+        }
     }
 }
 
