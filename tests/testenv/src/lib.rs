@@ -189,14 +189,15 @@ const SA_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 /// removing them on drop is what makes a panicking test leave nothing behind.
 struct Guard {
     dir: PathBuf,
-    children: Vec<(&'static str, Child)>,
+    /// Name, process and log file, in start order.
+    children: Vec<(&'static str, Child, PathBuf)>,
     keep_dir: bool,
 }
 
 impl Guard {
     fn kill_all(&mut self) {
         // Reverse start order: the API server before its etcd.
-        while let Some((_, mut child)) = self.children.pop() {
+        while let Some((_, mut child, _)) = self.children.pop() {
             process::kill_and_wait(&mut child);
         }
     }
@@ -205,7 +206,7 @@ impl Guard {
         let pids: String = self
             .children
             .iter()
-            .map(|(_, c)| format!("{}\n", c.id()))
+            .map(|(_, c, _)| format!("{}\n", c.id()))
             .collect();
         write_file(&self.dir.join(process::PIDS_FILE), pids)
     }
@@ -309,7 +310,7 @@ impl ControlPlane {
                 "--log-level=warn",
             ]);
             spawn(&mut guard, "etcd", etcd, &etcd_log)?;
-            if let Err(e) = wait_for_port(&mut guard, etcd_port, &etcd_log).await {
+            if let Err(e) = wait_for_etcd(&mut guard, etcd_port, &etcd_log).await {
                 guard.kill_all();
                 if is_port_clash(&e) {
                     last_err = Some(e);
@@ -410,7 +411,7 @@ impl ControlPlane {
     /// PIDs of etcd and kube-apiserver, so a test can check none outlives
     /// the control plane.
     pub fn pids(&self) -> Vec<u32> {
-        self.guard.children.iter().map(|(_, c)| c.id()).collect()
+        self.guard.children.iter().map(|(_, c, _)| c.id()).collect()
     }
 
     /// All audit events logged so far, parsed. A line still being written at
@@ -585,7 +586,7 @@ fn spawn(guard: &mut Guard, what: &'static str, mut cmd: Command, log: &Path) ->
         .map_err(io_err(format!("opening {}", log.display())))?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     let child = process::spawn_tied(cmd).map_err(io_err(format!("starting {what}")))?;
-    guard.children.push((what, child));
+    guard.children.push((what, child, log.to_path_buf()));
     guard.record_pids()
 }
 
@@ -609,32 +610,35 @@ fn is_port_clash(e: &Error) -> bool {
     matches!(e, Error::Startup { tail, .. } if tail.contains("address already in use"))
 }
 
-/// Fails if the most recently started child has exited.
-fn check_alive(guard: &mut Guard, log: &Path) -> Result<()> {
-    let Some((what, child)) = guard.children.last_mut() else {
-        return Ok(());
-    };
-    match child.try_wait() {
-        Ok(Some(status)) => Err(startup_error(what, format!("exited with {status}"), log)),
-        Ok(None) => Ok(()),
-        Err(e) => Err(io_err(format!("waiting for {what}"))(e)),
+/// Fails if any started child has exited (etcd losing a port race shows up
+/// while the API server is being waited for).
+fn check_alive(guard: &mut Guard) -> Result<()> {
+    for (what, child, log) in &mut guard.children {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                return Err(startup_error(what, format!("exited with {status}"), log));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(io_err(format!("waiting for {what}"))(e)),
+        }
     }
+    Ok(())
 }
 
-async fn wait_for_port(guard: &mut Guard, port: u16, log: &Path) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+/// Waits until etcd answers `GET /health` healthy on `port`, so that
+/// another process that happens to hold the port is never mistaken for it.
+async fn wait_for_etcd(guard: &mut Guard, port: u16, log: &Path) -> Result<()> {
+    let timeout = Duration::from_secs(30);
+    let deadline = Instant::now() + timeout;
     loop {
-        check_alive(guard, log)?;
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
+        check_alive(guard)?;
+        if etcd_healthy(port).await {
             return Ok(());
         }
         if Instant::now() >= deadline {
             return Err(startup_error(
                 "etcd",
-                format!("port {port} not open after 30s"),
+                format!("not healthy on port {port} after {timeout:?}"),
                 log,
             ));
         }
@@ -642,10 +646,29 @@ async fn wait_for_port(guard: &mut Guard, port: u16, log: &Path) -> Result<()> {
     }
 }
 
+async fn etcd_healthy(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        conn.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .await?;
+        let mut answer = Vec::new();
+        conn.read_to_end(&mut answer).await?;
+        io::Result::Ok(answer)
+    };
+    match tokio::time::timeout(Duration::from_secs(2), probe).await {
+        Ok(Ok(answer)) => {
+            let answer = String::from_utf8_lossy(&answer);
+            answer.contains("\"health\":\"true\"")
+        }
+        _ => false,
+    }
+}
+
 async fn wait_ready(guard: &mut Guard, client: &kube::Client, log: &Path) -> Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        check_alive(guard, log)?;
+        check_alive(guard)?;
         let req = http::Request::get("/readyz")
             .body(Vec::new())
             .map_err(|e| Error::Invalid(format!("building /readyz request: {e}")))?;
