@@ -36,7 +36,11 @@ status: {state: Finalized, summary: {itemsTotal: 10, succeeded: 7, failed: 3}}
 "#;
 
 fn json(out: &Output) -> Value {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
@@ -44,12 +48,19 @@ fn json(out: &Output) -> Value {
 fn invalid_yaml_names_file_and_document_and_prints_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = write(dir.path(), "good.yaml", RUN);
-    let bad = write(dir.path(), "bad.yaml", &format!("{SET}---\nkind: [unclosed\n"));
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        &format!("{SET}---\nkind: [unclosed\n"),
+    );
     let out = evaluate(&["-f", &good, "-f", &bad, "--now", NOW, "-o", "json"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty(), "nothing may be half-printed");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.yaml") && err.contains("document 2"), "stderr: {err}");
+    assert!(
+        err.contains("bad.yaml") && err.contains("document 2"),
+        "stderr: {err}"
+    );
 }
 
 #[test]
@@ -60,7 +71,10 @@ fn invalid_json_is_an_error_too() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("dump.json") && err.contains("document 1"), "stderr: {err}");
+    assert!(
+        err.contains("dump.json") && err.contains("document 1"),
+        "stderr: {err}"
+    );
 }
 
 #[test]
@@ -79,7 +93,10 @@ fn the_same_object_twice_is_an_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("given twice") && err.contains("tenant-a/nightly"), "stderr: {err}");
+    assert!(
+        err.contains("given twice") && err.contains("tenant-a/nightly"),
+        "stderr: {err}"
+    );
 }
 
 #[test]
@@ -101,11 +118,16 @@ fn odd_fields_get_a_reason_not_an_error() {
     let runs = write(dir.path(), "runs.yaml", RUN);
     let odd = SET.replace("succeeded: 7", "succeeded: seven");
     let sets = write(dir.path(), "sets.yaml", &odd);
-    let out = json(&evaluate(&["-f", &runs, "-f", &sets, "--now", NOW, "-o", "json"]));
+    let out = json(&evaluate(&[
+        "-f", &runs, "-f", &sets, "--now", NOW, "-o", "json",
+    ]));
     assert_eq!(out[0]["conditions"][1]["reason"], "InvalidEvidence");
     assert_eq!(out[0]["rule"], 9);
 
-    let odd_run = RUN.replace("heartbeatTime: \"2026-11-26T11:00:00Z\"", "heartbeatTime: \"2026-11-26T11:00:00Z\", failures: 3");
+    let odd_run = RUN.replace(
+        "heartbeatTime: \"2026-11-26T11:00:00Z\"",
+        "heartbeatTime: \"2026-11-26T11:00:00Z\", failures: 3",
+    );
     let runs = write(dir.path(), "runs.yaml", &odd_run);
     let out = json(&evaluate(&["-f", &runs, "--now", NOW, "-o", "json"]));
     assert_eq!(out[0]["conditions"][1]["reason"], "InvalidRun");
@@ -135,9 +157,18 @@ fn output_is_sorted_and_deterministic() {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|e| format!("{}/{}", e["namespace"].as_str().unwrap_or(""), e["name"].as_str().unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["namespace"].as_str().unwrap_or(""),
+                e["name"].as_str().unwrap_or("")
+            )
+        })
         .collect();
-    assert_eq!(keys, ["tenant-a/another", "tenant-a/nightly", "tenant-b/nightly"]);
+    assert_eq!(
+        keys,
+        ["tenant-a/another", "tenant-a/nightly", "tenant-b/nightly"]
+    );
     // a decision taken at --now carries it as lastTransitionTime
     assert_eq!(out[0]["conditions"][0]["lastTransitionTime"], NOW);
 }
@@ -147,11 +178,36 @@ fn timeout_flags_change_staleness() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write(dir.path(), "runs.yaml", RUN);
     // heartbeat one hour ago: stale under the default 600 s, fresh under 7200 s
-    let out = json(&evaluate(&["-f", &file, "--now", NOW, "-o", "json", "--heartbeat-timeout", "7200"]));
+    let out = json(&evaluate(&[
+        "-f",
+        &file,
+        "--now",
+        NOW,
+        "-o",
+        "json",
+        "--heartbeat-timeout",
+        "7200",
+    ]));
     assert_eq!(out[0]["conditions"], serde_json::json!([]));
-    let out = json(&evaluate(&["-f", &file, "--now", "2026-11-28T12:00:00Z", "-o", "json"]));
+    let out = json(&evaluate(&[
+        "-f",
+        &file,
+        "--now",
+        "2026-11-28T12:00:00Z",
+        "-o",
+        "json",
+    ]));
     assert_eq!(out[0]["conditions"][1]["reason"], "Abandoned");
-    let out = json(&evaluate(&["-f", &file, "--now", "2026-11-28T12:00:00Z", "-o", "json", "--abandon-after", "0"]));
+    let out = json(&evaluate(&[
+        "-f",
+        &file,
+        "--now",
+        "2026-11-28T12:00:00Z",
+        "-o",
+        "json",
+        "--abandon-after",
+        "0",
+    ]));
     assert_eq!(out[0]["conditions"][1]["reason"], "AwaitingEvidence");
 }
 
@@ -173,7 +229,14 @@ fn table_output_is_readable() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
-    assert!(lines.next().is_some_and(|h| h.starts_with("NAMESPACE") && h.contains("RECONCILED")));
+    assert!(
+        lines
+            .next()
+            .is_some_and(|h| h.starts_with("NAMESPACE") && h.contains("RECONCILED"))
+    );
     let row = lines.next().unwrap_or_default();
-    assert!(row.contains("True PartiallySucceeded") && row.contains("7 of 10 items stored"), "{row}");
+    assert!(
+        row.contains("True PartiallySucceeded") && row.contains("7 of 10 items stored"),
+        "{row}"
+    );
 }

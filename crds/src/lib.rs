@@ -6,6 +6,9 @@
 //! schemas generated from these types are strict, so the API server still refuses what is
 //! impossible on its face.
 
+// kube-derive takes repeated `printcolumn` and `shortname` attributes by design.
+#![allow(clippy::duplicated_attributes)]
+
 mod artifacts;
 mod condition;
 mod generate;

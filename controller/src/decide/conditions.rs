@@ -145,7 +145,10 @@ pub(super) fn desired(
                         "The worker reported progress; the run is no longer stale.",
                     ),
                 };
-                if s.status == "False" {
+                // a stored False stays as it is, except that Completed is always told
+                let completed_untold = matches!(state, Staleness::Completed)
+                    && s.reason.as_deref() != Some("WorkerCompleted");
+                if s.status == "False" && !completed_untold {
                     out.push(s.clone());
                 } else {
                     let fresh = RunCondition {

@@ -118,9 +118,11 @@ pub fn decide(
     let recheck_at = match (&state, &verdict) {
         (Staleness::Fresh { stale_at }, _) => Some(*stale_at),
         (Staleness::Stale { since, .. }, Some(v)) if !v.reconciled && config.abandon_after > 0 => {
-            since
-                .checked_add(jiff::SignedDuration::from_secs(config.abandon_after as i64))
-                .ok()
+            i64::try_from(config.abandon_after).ok().and_then(|after| {
+                since
+                    .checked_add(jiff::SignedDuration::from_secs(after))
+                    .ok()
+            })
         }
         _ => None,
     }

@@ -112,8 +112,8 @@ fn verdict(
 
 /// Applies rows 1–10 to a stale run.
 pub fn judge(run: &Parsed<OperationRun>, evidence: &Evidence<'_>) -> Verdict {
-    let family = run.object.spec.type_.trim();
-    if family.is_empty() {
+    let family = run.object.spec.type_.as_str();
+    if family.trim().is_empty() {
         return verdict(
             2,
             Reason::InvalidRun,

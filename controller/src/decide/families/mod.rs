@@ -76,9 +76,9 @@ pub fn categories(failures: Option<&Vec<Failure>>) -> Vec<String> {
 pub(crate) struct Claims<'a, K> {
     /// In scope: same uid and same schedule/profile, sorted by name.
     pub in_scope: Vec<&'a Parsed<K>>,
-    /// Claims by name that are out of scope, and why (first reason seen).
+    /// How many claims by name are out of scope.
     pub out_of_scope: usize,
-    /// Why the first out-of-scope claim is out of scope.
+    /// Why the out-of-scope claim first by name is out of scope.
     pub out_of_scope_reason: Option<String>,
 }
 
@@ -100,6 +100,7 @@ pub(crate) fn claims<'a, K: kube::Resource>(
         out_of_scope: 0,
         out_of_scope_reason: None,
     };
+    let mut first_out_of_scope: Option<&str> = None;
     for artifact in artifacts {
         let object = &artifact.object;
         if object.meta().namespace.as_deref() != namespace || name.is_empty() {
@@ -129,7 +130,11 @@ pub(crate) fn claims<'a, K: kube::Resource>(
             } else {
                 format!("{artifact_name} names another {owner_field}")
             };
-            claims.out_of_scope_reason.get_or_insert(why);
+            // the store has no order: name the first by artifact name, so the message is stable
+            if first_out_of_scope.is_none_or(|first| artifact_name < first) {
+                first_out_of_scope = Some(artifact_name);
+                claims.out_of_scope_reason = Some(why);
+            }
         }
     }
     claims
