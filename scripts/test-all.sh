@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine: installs what is missing (the
+# Rust components from rust-toolchain.toml, Debian packages, the test control plane built
+# from Go modules), then format, lint, unit, property, CLI, control-plane and chart tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+
+step "Debian packages (lua5.1 for the Argo CD health check test)"
+if ! command -v lua5.1 >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.1 >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.1 >/dev/null
+  fi
+fi
+
+step "Rust toolchain (rust-toolchain.toml)"
+rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+step "Test control plane (kube-apiserver, etcd, kubectl, helm from Go modules)"
+tests/controlplane/build.sh >/dev/null
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
+
+if [ -x tests/argocd/run.sh ]; then
+  step "Argo CD health check (Lua 5.1)"
+  tests/argocd/run.sh
+fi
+
+printf '\nAll tests passed in %ss.\n' "$(( $(date +%s) - started ))"
