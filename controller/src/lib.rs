@@ -4,4 +4,9 @@
 
 pub mod decide;
 pub mod evaluate;
+pub mod http;
+pub mod leader;
 pub mod manifests;
+pub mod metrics;
+pub mod reconciler;
+pub mod telemetry;

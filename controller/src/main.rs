@@ -5,8 +5,14 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use operationrun_controller::decide::Config;
-use operationrun_controller::{evaluate, manifests};
+use operationrun_controller::http::{self, Health};
+use operationrun_controller::metrics::Metrics;
+use operationrun_controller::reconciler::{self, Hooks, Settings};
+use operationrun_controller::{evaluate, leader, manifests, telemetry};
 
 /// Decides the true outcome of stale OperationRuns from the evidence they produced.
 #[derive(Parser)]
@@ -18,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controller against the cluster of the kubeconfig (or in-cluster).
+    Run(RunArgs),
     /// Print, for every OperationRun in the given manifests, the controller-owned conditions
     /// after one reconcile at --now, without a cluster.
     Evaluate(EvaluateArgs),
@@ -54,6 +62,45 @@ impl From<DecisionFlags> for Config {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Watch only this namespace (repeatable); default: all namespaces.
+    #[arg(long = "namespace", value_name = "NS")]
+    namespaces: Vec<String>,
+    /// Namespace of the leader-election Lease (default: $POD_NAMESPACE).
+    #[arg(long, env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "operationrun-controller")]
+    lease_name: String,
+    /// Run without leader election (only one replica may run).
+    #[arg(long)]
+    no_leader_election: bool,
+    /// Decide, log and count in metrics, but write nothing and emit no Events.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    flags: DecisionFlags,
+    /// Address serving /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    http_addr: std::net::SocketAddr,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Log level (error, warn, info, debug, trace); RUST_LOG overrides it.
+    #[arg(long, default_value = "info")]
+    log_level: String,
+    /// Runs reconciled at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Output {
     Json,
     Table,
@@ -77,6 +124,7 @@ struct EvaluateArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => run_controller(args),
         Command::Evaluate(args) => run_evaluate(args),
         Command::Crds { output_dir } => run_crds(output_dir),
     }
@@ -130,4 +178,126 @@ fn run_crds(output_dir: Option<PathBuf>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn identity() -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("operationrun-controller-{}", std::process::id()))
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn terminated() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn run_controller(args: RunArgs) -> ExitCode {
+    telemetry::init(matches!(args.log_format, LogFormat::Json), &args.log_level);
+    let lease_namespace = args.lease_namespace.clone().filter(|n| !n.is_empty());
+    if !args.no_leader_election && lease_namespace.is_none() {
+        eprintln!(
+            "error: leader election needs --lease-namespace or $POD_NAMESPACE (or pass --no-leader-election)"
+        );
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match controller_main(args, lease_namespace).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "controller stopped");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn controller_main(args: RunArgs, lease_namespace: Option<String>) -> Result<(), String> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("cannot build a client: {e}"))?;
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health {
+        ready: AtomicBool::new(false),
+        metrics: metrics.clone(),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let bound = http::serve(args.http_addr, health.clone(), stopped())
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.http_addr))?;
+    tracing::info!(addr = %bound, "serving /metrics, /healthz and /readyz");
+    client
+        .apiserver_version()
+        .await
+        .map_err(|e| format!("cannot reach the API server: {e}"))?;
+    health.ready.store(true, Ordering::Release);
+    tokio::spawn(async move {
+        terminated().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+
+    let identity = identity();
+    let elector = lease_namespace
+        .filter(|_| !args.no_leader_election)
+        .map(|ns| {
+            leader::Elector::new(
+                client.clone(),
+                &ns,
+                &args.lease_name,
+                &identity,
+                leader::Timings::default(),
+            )
+        });
+    let settings = Settings {
+        config: args.flags.into(),
+        namespaces: args.namespaces.clone(),
+        dry_run: args.dry_run,
+        concurrency: args.concurrency,
+        instance: identity,
+    };
+    tracing::info!(namespaces = ?settings.namespaces, dry_run = settings.dry_run, "controller starting");
+    reconciler::run_elected(
+        client,
+        elector,
+        settings,
+        metrics,
+        Hooks::default(),
+        stopped(),
+    )
+    .await
+    .map_err(|e| e.to_string())
 }

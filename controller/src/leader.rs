@@ -1,0 +1,205 @@
+//! Leader election on a `coordination.k8s.io` Lease, so that several replicas can run and
+//! only one decides. Writes stay correct even with two leaders for a moment, because every
+//! status write carries the observed resourceVersion.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::Client;
+use kube::api::{Api, PostParams};
+
+/// Timings of the election, as client-go's defaults scaled for a small controller.
+#[derive(Clone, Copy, Debug)]
+pub struct Timings {
+    /// How long a lease is valid without renewal.
+    pub lease_duration: Duration,
+    /// How often the holder renews, and how often a candidate retries.
+    pub retry_period: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            lease_duration: Duration::from_secs(15),
+            retry_period: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One candidate for the Lease `namespace/name`.
+pub struct Elector {
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+    timings: Timings,
+}
+
+/// Why leadership ended or could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    /// Another holder renewed or took the Lease.
+    #[error("lost the leader Lease {0} to {1}")]
+    Lost(String, String),
+    /// The API server could not be reached or refused the request.
+    #[error("Lease {0}: {1}")]
+    Api(String, kube::Error),
+}
+
+fn micro_now() -> MicroTime {
+    MicroTime(Timestamp::now())
+}
+
+impl Elector {
+    /// A candidate named `identity` (the pod name) for Lease `namespace/name`.
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        name: &str,
+        identity: &str,
+        timings: Timings,
+    ) -> Self {
+        Elector {
+            api: Api::namespaced(client, namespace),
+            name: name.to_string(),
+            identity: identity.to_string(),
+            timings,
+        }
+    }
+
+    fn expired(&self, lease: &Lease) -> bool {
+        let Some(spec) = &lease.spec else { return true };
+        let holder = spec.holder_identity.as_deref().unwrap_or_default();
+        if holder.is_empty() {
+            return true;
+        }
+        let duration = spec
+            .lease_duration_seconds
+            .map_or(self.timings.lease_duration, |s| {
+                Duration::from_secs(s.max(0) as u64)
+            });
+        let Some(renewed) = spec.renew_time.as_ref().or(spec.acquire_time.as_ref()) else {
+            return true;
+        };
+        let until = renewed.0 + jiff::SignedDuration::try_from(duration).unwrap_or_default();
+        until < Timestamp::now()
+    }
+
+    /// Tries once to take or keep the Lease; true when this candidate holds it.
+    pub async fn try_acquire(&self) -> Result<bool, LeaderError> {
+        let err = |e| LeaderError::Api(self.name.clone(), e);
+        let secs = self.timings.lease_duration.as_secs() as i32;
+        match self.api.get_opt(&self.name).await.map_err(err)? {
+            None => {
+                let lease = Lease {
+                    metadata: ObjectMeta {
+                        name: Some(self.name.clone()),
+                        ..Default::default()
+                    },
+                    spec: Some(LeaseSpec {
+                        holder_identity: Some(self.identity.clone()),
+                        lease_duration_seconds: Some(secs),
+                        acquire_time: Some(micro_now()),
+                        renew_time: Some(micro_now()),
+                        lease_transitions: Some(0),
+                        ..Default::default()
+                    }),
+                };
+                match self.api.create(&PostParams::default(), &lease).await {
+                    Ok(_) => Ok(true),
+                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+                    Err(e) => Err(err(e)),
+                }
+            }
+            Some(mut lease) => {
+                let spec = lease.spec.get_or_insert_with(Default::default);
+                let mine = spec.holder_identity.as_deref() == Some(self.identity.as_str());
+                if !mine && !self.expired(&lease) {
+                    return Ok(false);
+                }
+                let spec = lease.spec.get_or_insert_with(Default::default);
+                if !mine {
+                    spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+                    spec.acquire_time = Some(micro_now());
+                    spec.holder_identity = Some(self.identity.clone());
+                }
+                spec.lease_duration_seconds = Some(secs);
+                spec.renew_time = Some(micro_now());
+                // replace carries the resourceVersion we read: a concurrent candidate loses
+                match self
+                    .api
+                    .replace(&self.name, &PostParams::default(), &lease)
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+                    Err(e) => Err(err(e)),
+                }
+            }
+        }
+    }
+
+    /// Waits until this candidate holds the Lease.
+    pub async fn acquire(&self) {
+        loop {
+            match self.try_acquire().await {
+                Ok(true) => {
+                    tracing::info!(lease = %self.name, identity = %self.identity, "became leader");
+                    return;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "leader election attempt failed"),
+            }
+            tokio::time::sleep(self.timings.retry_period).await;
+        }
+    }
+
+    /// Renews the Lease until it is lost or cannot be renewed within its duration.
+    pub async fn hold(&self) -> LeaderError {
+        let mut last_ok = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(self.timings.retry_period).await;
+            match self.try_acquire().await {
+                Ok(true) => last_ok = tokio::time::Instant::now(),
+                Ok(false) => {
+                    let holder = self
+                        .api
+                        .get_opt(&self.name)
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|l| l.spec.and_then(|s| s.holder_identity))
+                        .unwrap_or_default();
+                    return LeaderError::Lost(self.name.clone(), holder);
+                }
+                Err(e) if last_ok.elapsed() >= self.timings.lease_duration => return e,
+                Err(e) => tracing::warn!(error = %e, "renewing the leader Lease failed; retrying"),
+            }
+        }
+    }
+
+    /// Gives the Lease up so a standby takes over at once (on SIGTERM).
+    pub async fn release(&self) {
+        let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else {
+            return;
+        };
+        let Some(spec) = lease.spec.as_mut() else {
+            return;
+        };
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return;
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(micro_now());
+        match self
+            .api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => tracing::info!(lease = %self.name, "released the leader Lease"),
+            Err(e) => tracing::warn!(error = %e, "could not release the leader Lease"),
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! The in-cluster controller: watch (runs, artifacts) → stores → decide (pure) → write
+//! conditions + events. One watch per kind feeds both the artifact store and the trigger, so
+//! a trigger never arrives before the store has the change.
+
+pub mod index;
+pub mod writer;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use operationrun_crds::{BackupSet, BaselineSnapshot, OperationRun, Salvage};
+
+use crate::decide::{Config, Decision, Evidence, Staleness, decide};
+use crate::metrics::Metrics;
+use index::ArtifactIndex;
+
+/// How the controller runs, from the `run` flags.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Timeouts and abandonment.
+    pub config: Config,
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    /// Decide, log and count, but write nothing.
+    pub dry_run: bool,
+    /// Runs reconciled at once.
+    pub concurrency: u16,
+    /// The reporting instance of Events (the pod name).
+    pub instance: String,
+}
+
+/// A future run by a hook.
+pub type HookFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Seams for tests: `before_write` runs between the decision and its write, so a test can
+/// make a heartbeat land exactly there.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Called with (namespace, name) just before a status write.
+    pub before_write: Option<Arc<dyn Fn(String, String) -> HookFuture + Send + Sync>>,
+}
+
+/// What a reconcile needs.
+pub struct Context {
+    client: Client,
+    resource: ApiResource,
+    index: Arc<ArtifactIndex>,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    recorder: Recorder,
+    hooks: Hooks,
+}
+
+/// Why a reconcile failed; the run is looked at again after a backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The API server refused or could not be reached.
+    #[error("API request failed: {0}")]
+    Api(#[from] kube::Error),
+}
+
+fn strip(object: &mut DynamicObject) {
+    object.managed_fields_mut().clear();
+}
+
+fn time_until(at: Timestamp, now: Timestamp) -> Duration {
+    let secs = at.duration_since(now).as_secs_f64();
+    Duration::from_secs_f64(secs.max(0.0))
+}
+
+/// A short label for what a reconcile concluded, for logs and metrics.
+fn outcome_label(decision: &Decision) -> &'static str {
+    if decision.disabled {
+        return "Disabled";
+    }
+    if let Some(v) = &decision.verdict {
+        return if decision.changed {
+            v.reason.as_str()
+        } else {
+            "Unchanged"
+        };
+    }
+    match decision.staleness {
+        Staleness::Completed => "Completed",
+        Staleness::Stale { .. } => "Final",
+        _ => "Fresh",
+    }
+}
+
+async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if !ctx.index.is_synced() {
+        // an empty store must never read as "no evidence"
+        return Ok(Action::requeue(Duration::from_millis(500)));
+    }
+    let started = Instant::now();
+    let result = reconcile_object(&object, &ctx).await;
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        ctx.metrics.reconcile_errors.inc();
+    }
+    result
+}
+
+async fn reconcile_object(object: &DynamicObject, ctx: &Context) -> Result<Action, Error> {
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &namespace, &ctx.resource);
+    let mut current = object.clone();
+    // one look, and one more after a conflict: a conflict means "look again", not "retry"
+    for attempt in 0..2 {
+        let value = serde_json::to_value(&current).unwrap_or_default();
+        let run = match OperationRun::salvage(&value) {
+            Ok(run) => run,
+            Err(why) => {
+                tracing::warn!(%namespace, %name, %why, "run cannot be read at all; skipped");
+                return Ok(Action::await_change());
+            }
+        };
+        let backups = ctx.index.backup_sets.claims(&namespace, &name);
+        let snapshots = ctx.index.baseline_snapshots.claims(&namespace, &name);
+        let evidence = Evidence {
+            backup_sets: backups.iter().map(Arc::as_ref).collect(),
+            baseline_snapshots: snapshots.iter().map(Arc::as_ref).collect(),
+        };
+        let now = Timestamp::now();
+        let decision = decide(&run, &evidence, now, &ctx.settings.config);
+        let family = run.object.spec.type_.clone();
+        let label = outcome_label(&decision);
+        ctx.metrics.reconciled(&family, label);
+        let undecided = matches!(decision.staleness, Staleness::Stale { .. })
+            && !decision
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Reconciled" && c.status == "True");
+        ctx.metrics
+            .set_undecided(&namespace, &name, &family, undecided && !decision.disabled);
+        let next = match decision.recheck_at {
+            Some(at) => Action::requeue(time_until(at, now)),
+            None => Action::await_change(),
+        };
+        if !decision.changed {
+            tracing::debug!(%namespace, %name, outcome = label, "nothing to write");
+            return Ok(next);
+        }
+        tracing::info!(
+            %namespace, %name, %family, outcome = label,
+            rule = decision.verdict.as_ref().map(|v| v.rule),
+            dry_run = ctx.settings.dry_run,
+            "conditions change"
+        );
+        if ctx.settings.dry_run {
+            return Ok(next);
+        }
+        if let Some(hook) = &ctx.hooks.before_write {
+            hook(namespace.clone(), name.clone()).await;
+        }
+        let resource_version = current.resource_version().unwrap_or_default();
+        ctx.metrics.status_writes.inc();
+        match writer::write_conditions(
+            &api,
+            &name,
+            &namespace,
+            &resource_version,
+            &decision.conditions,
+        )
+        .await
+        {
+            Ok(()) => {
+                let reference = current.object_ref(&ctx.resource);
+                for transition in &decision.transitions {
+                    match writer::publish(&ctx.recorder, &reference, transition).await {
+                        Ok(()) => {
+                            let kind = if transition.warning {
+                                "Warning"
+                            } else {
+                                "Normal"
+                            };
+                            ctx.metrics
+                                .events
+                                .get_or_create(&crate::metrics::EventLabel {
+                                    r#type: kind.into(),
+                                })
+                                .inc();
+                        }
+                        Err(e) => {
+                            tracing::warn!(%namespace, %name, error = %e, "could not publish event")
+                        }
+                    }
+                }
+                return Ok(next);
+            }
+            Err(e) if writer::is_conflict(&e) && attempt == 0 => {
+                ctx.metrics.write_conflicts.inc();
+                tracing::info!(%namespace, %name, "the run changed since it was observed; looking again");
+                match api.get_status(&name).await {
+                    Ok(fresh) => current = fresh,
+                    Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Action::await_change()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) if writer::is_conflict(&e) => {
+                ctx.metrics.write_conflicts.inc();
+                return Ok(Action::requeue(Duration::from_secs(1)));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Action::requeue(Duration::from_secs(1)))
+}
+
+fn error_policy(_object: Arc<DynamicObject>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(error = %error, "reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(5))
+}
+
+fn api_for(client: &Client, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    }
+}
+
+/// The artifact watch of one kind: updates the store, then yields the runs to look at again.
+fn artifact_triggers(
+    api: Api<DynamicObject>,
+    store: impl Fn(&watcher::Event<DynamicObject>) -> Vec<(String, String)> + Send + 'static,
+    run_resource: ApiResource,
+) -> impl futures::Stream<Item = ObjectRef<DynamicObject>> + Send + 'static {
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(strip)
+        .filter_map(move |event| {
+            let refs = match event {
+                Ok(event) => store(&event)
+                    .into_iter()
+                    .map(|(ns, name)| ObjectRef::new_with(&name, run_resource.clone()).within(&ns))
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "artifact watch error; retrying");
+                    Vec::new()
+                }
+            };
+            futures::future::ready(Some(futures::stream::iter(refs)))
+        })
+        .flatten()
+}
+
+/// Runs the controller for one scope (a namespace, or all) until `shutdown` resolves.
+async fn run_scope(
+    client: Client,
+    namespace: Option<String>,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    hooks: Hooks,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let runs = ApiResource::erase::<OperationRun>(&());
+    let backups = ApiResource::erase::<BackupSet>(&());
+    let snapshots = ApiResource::erase::<BaselineSnapshot>(&());
+    let index = Arc::new(ArtifactIndex::default());
+    let ns = namespace.as_deref();
+
+    let writer = reflector::store::Writer::new(runs.clone());
+    let reader = writer.as_reader();
+    let run_stream = reflector(
+        writer,
+        watcher(api_for(&client, &runs, ns), watcher::Config::default())
+            .default_backoff()
+            .modify(strip),
+    )
+    .applied_objects();
+
+    let bk_index = index.clone();
+    let backup_triggers = artifact_triggers(
+        api_for(&client, &backups, ns),
+        move |e| bk_index.backup_sets.handle(e),
+        runs.clone(),
+    );
+    let sn_index = index.clone();
+    let snapshot_triggers = artifact_triggers(
+        api_for(&client, &snapshots, ns),
+        move |e| sn_index.baseline_snapshots.handle(e),
+        runs.clone(),
+    );
+
+    let reporter = Reporter {
+        controller: writer::FIELD_MANAGER.to_string(),
+        instance: Some(settings.instance.clone()),
+    };
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        resource: runs.clone(),
+        index,
+        settings: settings.clone(),
+        metrics,
+        hooks,
+    });
+    Controller::for_stream_with(run_stream, reader, runs)
+        .reconcile_on(backup_triggers)
+        .reconcile_on(snapshot_triggers)
+        .with_config(ControllerConfig::default().concurrency(settings.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller event");
+            }
+            futures::future::ready(())
+        })
+        .await;
+}
+
+/// Runs the controller over every configured scope until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    hooks: Hooks,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stop = tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
+        vec![None]
+    } else {
+        let mut namespaces = settings.namespaces.clone();
+        namespaces.sort();
+        namespaces.dedup();
+        namespaces.into_iter().map(Some).collect()
+    };
+    let tasks = scopes.into_iter().map(|scope| {
+        let mut rx = rx.clone();
+        let signal = async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        run_scope(
+            client.clone(),
+            scope,
+            settings.clone(),
+            metrics.clone(),
+            hooks.clone(),
+            signal,
+        )
+    });
+    futures::future::join_all(tasks).await;
+    stop.abort();
+}
+
+/// Runs the controller only while holding the leader Lease (when `elector` is given): waits
+/// for leadership, runs until `shutdown` (then releases the Lease) or until the Lease is lost
+/// (an error: the process should exit so that it restarts as a candidate).
+pub async fn run_elected(
+    client: Client,
+    elector: Option<crate::leader::Elector>,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    hooks: Hooks,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), crate::leader::LeaderError> {
+    let shutdown =
+        futures::FutureExt::shared(Box::pin(shutdown) as Pin<Box<dyn Future<Output = ()> + Send>>);
+    if let Some(elector) = &elector {
+        tokio::select! {
+            _ = elector.acquire() => {}
+            _ = shutdown.clone() => return Ok(()),
+        }
+        metrics.leader.set(1);
+    }
+    let controller = run(client, settings, metrics.clone(), hooks, shutdown.clone());
+    let result = match &elector {
+        Some(elector) => tokio::select! {
+            _ = controller => Ok(()),
+            lost = elector.hold() => Err(lost),
+        },
+        None => {
+            controller.await;
+            Ok(())
+        }
+    };
+    if let Some(elector) = &elector {
+        if result.is_ok() {
+            elector.release().await;
+        }
+        metrics.leader.set(0);
+    }
+    result
+}
