@@ -29,6 +29,24 @@ if ! diff -u "$health" "$tmp/from-cm.lua"; then
   exit 1
 fi
 
+echo "== docs/troubleshooting.md lists exactly the reasons the fixtures cover, next actions < 80 chars"
+awk '/<!-- next-actions:begin -->/ { on = 1; next } /<!-- next-actions:end -->/ { on = 0 } on' \
+  "$root/docs/troubleshooting.md" | tail -n +3 >"$tmp/table.md"
+awk -F'|' '{ r = $2; gsub(/[ `]/, "", r); print r }' "$tmp/table.md" | sort >"$tmp/documented"
+printf '%s\n' UnsupportedFamily InvalidRun AmbiguousEvidence Succeeded PartiallySucceeded Blocked \
+  Failed ScopeMismatch InvalidEvidence AwaitingEvidence Abandoned \
+  QueuedTooLong HeartbeatExpired Resumed WorkerCompleted | sort >"$tmp/expected"
+if ! diff -u "$tmp/expected" "$tmp/documented"; then
+  echo "FAIL the reasons in docs/troubleshooting.md differ from those tests/argocd/test.lua covers" >&2
+  exit 1
+fi
+long=$(awk -F'|' '{ a = $4; gsub(/^ +| +$/, "", a); if (length(a) >= 80 || a == "") print }' "$tmp/table.md")
+if [ -n "$long" ]; then
+  echo "FAIL next actions must be 1-79 characters:" >&2
+  echo "$long" >&2
+  exit 1
+fi
+
 echo "== docs/argocd/health.lua against every fixture"
 lua5.1 "$here/test.lua" "$health" "${fixtures[@]}"
 
