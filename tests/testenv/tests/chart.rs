@@ -386,6 +386,93 @@ fn deployment_args_are_flags_of_run() {
     assert_eq!(flags["--lease-name"], ["oprun-leader"]);
 }
 
+/// The controller binary next to this test's own executable (`target/debug`),
+/// if it is there and newer than every source file of the controller.
+fn controller_binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("operationrun-controller");
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    let mut dirs = vec![
+        repo_root().join("controller/src"),
+        repo_root().join("crds/src"),
+    ];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if std::fs::metadata(&path).unwrap().modified().unwrap() > built {
+                return Err(format!(
+                    "{} is older than {}",
+                    bin.display(),
+                    path.display()
+                ));
+            }
+        }
+    }
+    Ok(bin)
+}
+
+/// The real parser: `operationrun-controller <args> --help` parses every
+/// argument before `--help` (an unknown flag or a bad value exits 2) and then
+/// prints help without starting anything. `cargo test --workspace` builds the
+/// binary before any test runs; `cargo test -p testenv` alone may not have
+/// it, and then this test says so and checks nothing.
+#[test]
+fn deployment_args_parse_with_the_controller_binary() {
+    let bin = match controller_binary() {
+        Ok(bin) => bin,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED: no up-to-date controller binary ({why}); \
+                 run `cargo build -p operationrun-controller` or `cargo test --workspace`"
+            );
+            return;
+        }
+    };
+    let variants: &[&[&str]] = &[
+        &[],
+        HA_VALUES,
+        &[
+            "--set",
+            "leaderElection.enabled=false",
+            "--set",
+            "dryRun=true",
+            "--set",
+            "logFormat=text",
+            "--set",
+            "logLevel=debug",
+            "--set",
+            "concurrency=64",
+            "--set",
+            "timeouts.abandonAfterSeconds=0",
+            "--set",
+            "metrics.port=9090",
+        ],
+    ];
+    for values in variants {
+        let args = args(&docs(&render(values)));
+        let mut cmd = Command::new(&bin);
+        cmd.args(&args).arg("--help");
+        let out = output(cmd, None);
+        assert!(
+            out.status.success(),
+            "{values:?}: the binary refuses {args:?}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The check has teeth: a value the binary refuses fails it.
+    let mut cmd = Command::new(&bin);
+    cmd.args(["run", "--concurrency=65", "--help"]);
+    assert_eq!(output(cmd, None).status.code(), Some(2));
+}
+
 #[test]
 fn deployment_is_hardened_and_probed() {
     let docs = docs(&render(&[]));
@@ -793,6 +880,7 @@ fn schema_and_checks_reject_bad_values() {
         (&["--set", "image.tagg=1"], "additional properties 'tagg'"),
         (&["--set", "replicaCount=0"], "/replicaCount"),
         (&["--set", "concurrency=many"], "/concurrency"),
+        (&["--set", "concurrency=65"], "/concurrency"),
         (
             &["--set", "timeouts.queuedSeconds=0"],
             "/timeouts/queuedSeconds",
