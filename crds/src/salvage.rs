@@ -37,21 +37,37 @@ pub trait Salvage: Sized {
     fn salvage(value: &Value) -> Result<Parsed<Self>, String>;
 }
 
+/// Reads `field` of `value` as `T`, keeping every sub-field that can be read on its own
+/// when the whole cannot, so one odd field does not hide the rest (e.g. a run's phase and
+/// heartbeat stay usable for staleness when its failures list is odd).
 fn part<T: for<'de> Deserialize<'de> + Default>(
     value: &Value,
     field: &str,
     problems: &mut Vec<String>,
 ) -> Option<T> {
-    match value.get(field) {
-        None | Some(Value::Null) => None,
-        Some(v) => match T::deserialize(v) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                problems.push(format!("{field}: {e}"));
-                None
+    let v = match value.get(field) {
+        None | Some(Value::Null) => return None,
+        Some(v) => v,
+    };
+    let error = match T::deserialize(v) {
+        Ok(t) => return Some(t),
+        Err(e) => e,
+    };
+    let Value::Object(map) = v else {
+        problems.push(format!("{field}: {error}"));
+        return None;
+    };
+    let mut kept = serde_json::Map::new();
+    for (key, item) in map {
+        let single = Value::Object(std::iter::once((key.clone(), item.clone())).collect());
+        match T::deserialize(&single) {
+            Ok(_) => {
+                kept.insert(key.clone(), item.clone());
             }
-        },
+            Err(e) => problems.push(format!("{field}.{key}: {e}")),
+        }
     }
+    T::deserialize(&Value::Object(kept)).ok()
 }
 
 macro_rules! salvage_kind {

@@ -241,6 +241,19 @@ pub async fn backup_set(
     .expect("set status");
 }
 
+/// Like [`worker_status`], for a status the typed client could not read back.
+pub async fn worker_status_raw(admin: &Client, ns: &str, name: &str, status: Value) {
+    let ar = kube::api::ApiResource::erase::<OperationRun>(&());
+    Api::<DynamicObject>::namespaced_with(admin.clone(), ns, &ar)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await
+        .expect("worker status");
+}
+
 pub async fn run_object(admin: &Client, ns: &str, name: &str) -> DynamicObject {
     let ar = kube::api::ApiResource::erase::<OperationRun>(&());
     Api::<DynamicObject>::namespaced_with(admin.clone(), ns, &ar)
