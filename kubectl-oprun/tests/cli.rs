@@ -1,0 +1,280 @@
+//! Behaviour of the plugin on inputs the examples do not cover: stored decisions, a worker
+//! that reports after a final decision, disabled runs, foreign conditions, and errors.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const NOW: &str = "2026-11-26T12:00:00Z";
+
+fn oprun(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kubectl-oprun"))
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"))
+        .output()
+        .expect("the plugin binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn fixture(name: &str, text: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kubectl-oprun-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A backup the controller decided PartiallySucceeded; the worker then reported Completed
+/// with outcome Failed.
+const DECIDED_THEN_COMPLETED: &str = r#"
+apiVersion: ops.tenantatlas.io/v1alpha1
+kind: OperationRun
+metadata:
+  name: nightly-20261126
+  namespace: tenant-a
+  uid: c00d8b89-f794-5687-a0a3-f893f810163b
+  creationTimestamp: '2026-11-26T10:00:00Z'
+spec:
+  type: backup.schedule.execute
+  backupScheduleRef: {name: nightly}
+status:
+  phase: Completed
+  outcome: Failed
+  completedAt: '2026-11-26T11:55:00Z'
+  conditions:
+  - type: Ready
+    status: 'False'
+    reason: WorkerGaveUp
+    message: set by the worker
+  - type: Stale
+    status: 'False'
+    reason: WorkerCompleted
+    message: The worker reported Completed; the run is no longer stale.
+    lastTransitionTime: '2026-11-26T11:56:00Z'
+  - type: Reconciled
+    status: 'True'
+    reason: PartiallySucceeded
+    message: 100 of 120 items stored in BackupSet nightly-20261126; 20 failed (Throttled).
+    lastTransitionTime: '2026-11-26T11:00:00Z'
+    adapter: backup.schedule.execute
+    previousPhase: Running
+    relatedArtifacts:
+    - {kind: BackupSet, name: nightly-20261126, uid: 781d6cb4-2593-51f5-9833-d476cb76e6f7}
+---
+apiVersion: ops.tenantatlas.io/v1alpha1
+kind: BackupSet
+metadata:
+  name: nightly-20261126
+  namespace: tenant-a
+  uid: 781d6cb4-2593-51f5-9833-d476cb76e6f7
+spec:
+  backupScheduleRef: {name: nightly}
+  operationRunRef: {name: nightly-20261126, uid: c00d8b89-f794-5687-a0a3-f893f810163b}
+status:
+  state: Finalized
+  summary: {itemsTotal: 120, succeeded: 100, failed: 20, skipped: 0}
+---
+apiVersion: ops.tenantatlas.io/v1alpha1
+kind: OperationRun
+metadata:
+  name: paused
+  namespace: tenant-b
+  uid: 11111111-2222-3333-4444-555555555555
+  creationTimestamp: '2026-11-26T08:00:00Z'
+  annotations: {ops.tenantatlas.io/reconcile: disabled}
+spec:
+  type: inventory.sync
+  inventory: {policyTypes: [deviceConfiguration]}
+status:
+  phase: Running
+  heartbeatTime: '2026-11-26T09:00:00Z'
+---
+apiVersion: ops.tenantatlas.io/v1alpha1
+kind: OperationRun
+metadata:
+  name: queued
+  namespace: tenant-b
+  creationTimestamp: '2026-11-26T11:50:00Z'
+spec:
+  type: inventory.sync
+  inventory: {policyTypes: [deviceConfiguration]}
+"#;
+
+#[test]
+fn a_final_decision_stands_beside_a_later_worker_report() {
+    let f = fixture("decided.yaml", DECIDED_THEN_COMPLETED);
+    let f = f.to_str().unwrap();
+    let out = oprun(&["-f", f, "--now", NOW, "explain", "nightly-20261126"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Outcome: PartiallySucceeded, decided by the controller. 100 of 120"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "The worker later reported Completed with outcome Failed; the controller's decision stands."
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Next: Retry only what is missing; the stored output is usable as it is."),
+        "{text}"
+    );
+
+    let out = oprun(&[
+        "-f",
+        f,
+        "--now",
+        NOW,
+        "explain",
+        "nightly-20261126",
+        "--diagnostics",
+    ]);
+    let text = stdout(&out);
+    // every condition, foreign ones included, and the rule recomputed on the evidence
+    assert!(
+        text.contains("  Ready=False WorkerGaveUp (not written by the controller)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  Stale=False WorkerCompleted, since 2026-11-26T11:56:00Z"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Decided by rule 5 (usable output exists)."),
+        "{text}"
+    );
+    assert!(text.contains("in scope, named by the decision"), "{text}");
+    assert!(
+        text.contains("Finalized: 100 succeeded, 20 failed, 0 skipped of 120 total"),
+        "{text}"
+    );
+
+    // --reconcile keeps a final decision as it is
+    let out = oprun(&[
+        "-f",
+        f,
+        "--now",
+        NOW,
+        "--reconcile",
+        "explain",
+        "nightly-20261126",
+    ]);
+    assert!(stdout(&out).contains("the controller's decision stands"));
+}
+
+#[test]
+fn list_puts_stale_undecided_first_and_reads_stored_conditions() {
+    let f = fixture("list.yaml", DECIDED_THEN_COMPLETED);
+    let out = oprun(&["-f", f.to_str().unwrap(), "--now", NOW, "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "\
+NAMESPACE   NAME               TYPE                      PHASE             OUTCOME              AGE    NEXT ACTION
+tenant-b    paused             inventory.sync            Running (stale)   -                    4h     check worker
+tenant-a    nightly-20261126   backup.schedule.execute   Completed         PartiallySucceeded   120m   retry what is missing
+tenant-b    queued             inventory.sync            Queued            -                    10m    none
+"
+    );
+    let out = oprun(&[
+        "-f",
+        f.to_str().unwrap(),
+        "--now",
+        NOW,
+        "list",
+        "-n",
+        "tenant-b",
+    ]);
+    assert!(stdout(&out).starts_with("NAME "), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("tenant-a"));
+
+    let out = oprun(&["-f", f.to_str().unwrap(), "--now", NOW, "explain", "paused"]);
+    let text = stdout(&out);
+    assert!(text.contains("reconcile disabled"), "{text}");
+    assert!(
+        text.contains("Next: Check the worker pod that ran it"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_and_prints_nothing() {
+    let cases: Vec<Vec<String>> = vec![
+        vec!["-f".into(), "/nonexistent/runs.yaml".into(), "list".into()],
+        vec!["--now".into(), NOW.into(), "list".into()],
+        vec!["--reconcile".into(), "list".into()],
+        vec![
+            "-f".into(),
+            "x.yaml".into(),
+            "--now".into(),
+            "yesterday".into(),
+            "list".into(),
+        ],
+        vec!["list".into(), "-A".into(), "-n".into(), "x".into()],
+        vec!["explain".into()],
+        vec![
+            "--kubeconfig".into(),
+            "/nonexistent/kubeconfig".into(),
+            "list".into(),
+        ],
+    ];
+    for args in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = oprun(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?}: {}", stdout(&out));
+        assert!(!stderr(&out).is_empty(), "{args:?}");
+    }
+    let broken = fixture("broken.yaml", "apiVersion: v1\nkind: [\n");
+    let out = oprun(&["-f", broken.to_str().unwrap(), "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("broken.yaml: document 1"),
+        "{}",
+        stderr(&out)
+    );
+
+    let f = fixture("unknown.yaml", DECIDED_THEN_COMPLETED);
+    let out = oprun(&["-f", f.to_str().unwrap(), "explain", "missing-run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no OperationRun missing-run"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn an_unreachable_cluster_exits_1_and_prints_nothing() {
+    let kubeconfig = fixture(
+        "unreachable-kubeconfig",
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\ncontexts:\n- name: c\n  context: {cluster: c, user: u, namespace: team}\nusers:\n- name: u\n  user: {token: t}\n",
+    );
+    let out = oprun(&["--kubeconfig", kubeconfig.to_str().unwrap(), "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).starts_with("error: listing operationruns"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = oprun(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--context",
+        "nope",
+        "list",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
