@@ -1268,3 +1268,279 @@ async fn helm_install_upgrade_uninstall_keeps_crds() {
         assert!(crd(name).is_some(), "{name} deleted by helm uninstall");
     }
 }
+
+// --- the real binary under the chart's RBAC ---------------------------------
+
+/// A controller process, killed on drop if still running.
+struct Controller {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Controller {
+    /// Starts `bin` with the Deployment's `args` (the http address moved to a
+    /// free loopback port), as the identity of `kubeconfig`, with the
+    /// downward-API environment the chart gives the pod.
+    fn start(
+        bin: &Path,
+        args: &[String],
+        kubeconfig: &Path,
+        namespace: &str,
+        log: PathBuf,
+    ) -> (Self, u16) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.starts_with("--http-addr=") {
+                    format!("--http-addr=127.0.0.1:{port}")
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(bin)
+            .args(&args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("POD_NAMESPACE", namespace)
+            .env("POD_NAME", format!("{namespace}-pod-0"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        (Self { child, log }, port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, and the exit status within 20 s.
+    async fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the controller ignored SIGTERM:\n{}", self.log());
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET path` on 127.0.0.1:port: the status code, if anything answered.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn get_json(cp: &ControlPlane, args: &[&str]) -> Option<Value> {
+    let mut cmd = cp.kubectl();
+    cmd.args(["get"])
+        .args(args)
+        .args(["-o", "json", "--ignore-not-found"]);
+    let out = run_ok(cmd, None);
+    (!out.trim().is_empty()).then(|| serde_json::from_str(&out).unwrap())
+}
+
+/// Polls `check` every 200 ms for up to 60 s.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    controller: &Controller,
+    mut check: impl FnMut() -> F,
+) -> T {
+    for _ in 0..300 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!(
+        "timed out waiting for {what}; controller log:\n{}",
+        controller.log()
+    );
+}
+
+/// A run of a family this controller does not decide, stale one second after
+/// creation: the controller must mark it Stale and refuse it (rule 1), which
+/// takes a watch, a status patch and an Event.
+fn stale_run(ns: &str, name: &str) -> String {
+    serde_json::json!({
+        "apiVersion": "ops.tenantatlas.io/v1alpha1",
+        "kind": "OperationRun",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"type": "policy.sync", "timeouts": {"queuedSeconds": 1}},
+    })
+    .to_string()
+}
+
+/// Runs the controller binary with exactly the Deployment's args, as the
+/// chart's ServiceAccount (a real token), both cluster-wide and with
+/// `watchNamespaces`: it becomes leader on its Lease, serves its probes, marks
+/// and decides a stale run, emits an Event, releases the Lease on SIGTERM, and
+/// the API server never refuses it anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_runs_with_the_chart_rbac() {
+    let bin = match controller_binary() {
+        Ok(bin) => bin,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED: no up-to-date controller binary ({why}); \
+                 run `cargo build -p operationrun-controller` or `cargo test --workspace`"
+            );
+            return;
+        }
+    };
+    let cp = ControlPlane::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let scratch = Scratch::new("controller");
+    let manifest =
+        std::fs::read_to_string(repo_root().join("deploy/operationrun-controller.yaml")).unwrap();
+    kubectl_apply(&cp, &manifest);
+    let mut cmd = cp.kubectl();
+    cmd.args(["wait", "--for=condition=Established", "--timeout=60s"])
+        .args(["crd", OPRUNS]);
+    run_ok(cmd, None);
+    for ns in ["operationrun-ha", "tenant-a", "tenant-b"] {
+        let mut cmd = cp.kubectl();
+        cmd.args(["create", "namespace", ns]);
+        run_ok(cmd, None);
+    }
+    let ha = try_render("oprun-ha", "operationrun-ha", HA_VALUES).unwrap();
+    kubectl_apply(&cp, &ha);
+
+    let setups = [
+        // (release namespace, ServiceAccount, rendered chart, run namespace)
+        (NS, "operationrun-controller", manifest, "tenant-a"),
+        (
+            "operationrun-ha",
+            "oprun-ha-operationrun-controller",
+            ha,
+            "tenant-b",
+        ),
+    ];
+    for (namespace, sa, rendered, run_ns) in setups {
+        let token = cp.service_account_token(namespace, sa).await.unwrap();
+        let kubeconfig = cp.kubeconfig_for_token(&token).unwrap();
+        let args = args(&docs(&rendered));
+        let lease_name = parse_run_args(&args)["--lease-name"][0].clone();
+        let (mut controller, port) = Controller::start(
+            &bin,
+            &args,
+            &kubeconfig,
+            namespace,
+            scratch.0.join(format!("{namespace}.log")),
+        );
+
+        // Probes answer on the port the Deployment probes.
+        eventually("/readyz to answer 200", &controller, || async {
+            (http_status(port, "/readyz") == Some(200)).then_some(())
+        })
+        .await;
+        assert_eq!(http_status(port, "/healthz"), Some(200));
+        assert_eq!(http_status(port, "/metrics"), Some(200));
+
+        // Leader on its Lease, as POD_NAME.
+        let holder = format!("{namespace}-pod-0");
+        eventually("the Lease", &controller, || async {
+            let lease = get_json(&cp, &["lease", &lease_name, "-n", namespace]).await?;
+            (lease["spec"]["holderIdentity"] == holder.as_str()).then_some(())
+        })
+        .await;
+
+        // A stale run is marked and refused (UnsupportedFamily), with an Event.
+        let mut cmd = cp.kubectl();
+        cmd.args(["create", "-f", "-"]);
+        run_ok(cmd, Some(&stale_run(run_ns, "stale-1")));
+        let run = eventually("the run's conditions", &controller, || async {
+            let run = get_json(&cp, &["operationrun", "stale-1", "-n", run_ns]).await?;
+            let conds = run["status"]["conditions"].as_array()?.clone();
+            conds
+                .iter()
+                .any(|c| c["type"] == "Reconciled")
+                .then_some(conds)
+        })
+        .await;
+        let reason = |t: &str| {
+            run.iter()
+                .find(|c| c["type"] == t)
+                .map(|c| c["reason"].clone())
+        };
+        assert_eq!(reason("Stale"), Some("QueuedTooLong".into()), "{run:?}");
+        assert_eq!(
+            reason("Reconciled"),
+            Some("UnsupportedFamily".into()),
+            "{run:?}"
+        );
+        eventually("an Event on the run", &controller, || async {
+            let events = get_json(&cp, &["events.events.k8s.io", "-n", run_ns]).await?;
+            events["items"]
+                .as_array()?
+                .iter()
+                .any(|e| e["regarding"]["name"] == "stale-1")
+                .then_some(())
+        })
+        .await;
+
+        // SIGTERM: a clean exit that releases the Lease.
+        let status = controller.terminate().await;
+        assert!(status.success(), "{status}:\n{}", controller.log());
+        let lease = get_json(&cp, &["lease", &lease_name, "-n", namespace])
+            .await
+            .unwrap();
+        assert!(
+            lease["spec"]["holderIdentity"].is_null(),
+            "Lease not released: {lease}\n{}",
+            controller.log()
+        );
+
+        // Never refused: the chart grants all it uses.
+        let user = format!("system:serviceaccount:{namespace}:{sa}");
+        let requests: Vec<Value> = cp
+            .audit_events()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e["user"]["username"] == user.as_str())
+            .collect();
+        assert!(
+            requests.iter().any(|e| e["verb"] == "patch"
+                && e["objectRef"]["subresource"] == "status"
+                && e["responseStatus"]["code"] == 200),
+            "no status patch by {user} in the audit log"
+        );
+        let denied: Vec<String> = requests
+            .iter()
+            .filter(|e| e["responseStatus"]["code"] == 403)
+            .map(|e| format!("{} {}", e["verb"], e["requestURI"]))
+            .collect();
+        assert!(
+            denied.is_empty(),
+            "{user} was refused:\n{}",
+            denied.join("\n")
+        );
+    }
+}
