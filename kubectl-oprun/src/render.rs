@@ -268,6 +268,11 @@ fn diagnostics(view: &RunView<'_>, ctx: &Context<'_>) -> String {
     let mut out = String::new();
     let run = &view.run.object;
     let claims = claims(view, ctx.manifests);
+    if let Some(problem) = &view.run.problem {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Unreadable fields of the run:");
+        let _ = writeln!(out, "  {problem}");
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "Related artifacts:");
     if claims.is_empty() {

@@ -207,6 +207,38 @@ tenant-b    queued             inventory.sync            Queued            -    
 }
 
 #[test]
+fn an_odd_run_is_explained_not_refused() {
+    let f = fixture(
+        "odd.yaml",
+        "apiVersion: ops.tenantatlas.io/v1alpha1\nkind: OperationRun\nmetadata:\n  name: odd\n  namespace: t\n  creationTimestamp: '2026-11-26T08:00:00Z'\nspec:\n  type: backup.schedule.execute\n  backupScheduleRef: {name: nightly}\n  timeouts: {heartbeatSeconds: soon}\nstatus:\n  phase: Running\n  heartbeatTime: '2026-11-26T09:00:00Z'\n",
+    );
+    let args = [
+        "-f",
+        f.to_str().unwrap(),
+        "--now",
+        NOW,
+        "--reconcile",
+        "explain",
+        "odd",
+    ];
+    let out = oprun(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Undecided: InvalidRun."),
+        "{}",
+        stdout(&out)
+    );
+    let mut args = args.to_vec();
+    args.push("--diagnostics");
+    let text = stdout(&oprun(&args));
+    assert!(
+        text.contains("Unreadable fields of the run:\n  spec.timeouts: "),
+        "{text}"
+    );
+    assert!(text.contains("Decided by rule 2 ("), "{text}");
+}
+
+#[test]
 fn bad_input_exits_2_and_prints_nothing() {
     let cases: Vec<Vec<String>> = vec![
         vec!["-f".into(), "/nonexistent/runs.yaml".into(), "list".into()],
