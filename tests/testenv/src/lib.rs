@@ -19,6 +19,7 @@
 
 mod certs;
 mod process;
+pub mod worker;
 
 use std::fs;
 use std::io;
