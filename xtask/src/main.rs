@@ -1,0 +1,284 @@
+//! `cargo xtask demo`: the main job in one command. Builds whatever is missing, starts a
+//! local control plane, installs the Helm chart, applies the bundled examples as their
+//! workers would, runs the controller with the chart's ServiceAccount, prints
+//! `kubectl get opruns -A` with the reconciled outcomes, and stops everything.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use kube::api::{Api, ApiResource, DynamicObject};
+use operationrun_controller::decide::Config;
+use operationrun_controller::{evaluate, manifests};
+use operationrun_crds::OperationRun;
+use serde_json::Value;
+use testenv::ControlPlane;
+
+const RELEASE_NS: &str = "operationrun-system";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn say(text: &str) {
+    eprintln!("==> {text}");
+}
+
+fn checked(mut cmd: Command, what: &str) -> Result<String, String> {
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{what}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{what} failed ({})", out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+struct Controller(Child);
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        // SIGTERM first, so the Lease is released as in a real rollout
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn owned_reasons(run: &DynamicObject) -> Vec<(String, String, String)> {
+    run.data["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["type"] == "Stale" || c["type"] == "Reconciled")
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (s("type"), s("status"), s("reason"))
+        })
+        .collect()
+}
+
+async fn demo() -> Result<(), String> {
+    let root = root();
+    say("building the test control plane (kube-apiserver, etcd, kubectl, helm) if missing");
+    let bin_dir = checked(
+        Command::new(root.join("tests/controlplane/build.sh")),
+        "tests/controlplane/build.sh",
+    )?;
+    let bin_dir = bin_dir
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    say("building operationrun-controller");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    checked(
+        {
+            let mut c = Command::new(cargo);
+            c.args(["build", "--quiet", "--bin", "operationrun-controller"])
+                .current_dir(&root);
+            c
+        },
+        "cargo build",
+    )?;
+    let binary = root.join("target/debug/operationrun-controller");
+
+    say("starting etcd and kube-apiserver on loopback");
+    // SAFETY: single-threaded at this point; the variable is read by testenv
+    unsafe { std::env::set_var("OPRUN_CONTROLPLANE_BIN", &bin_dir) };
+    let cp = ControlPlane::start().await.map_err(|e| e.to_string())?;
+
+    say("installing the Helm chart (CRDs, ServiceAccount, RBAC, Deployment)");
+    checked(
+        {
+            let mut c = cp.helm();
+            c.args(["install", "operationrun-controller"])
+                .arg(root.join("charts/operationrun-controller"))
+                .args([
+                    "--namespace",
+                    RELEASE_NS,
+                    "--create-namespace",
+                    "--wait=false",
+                ]);
+            c.stdout(Stdio::null());
+            c
+        },
+        "helm install",
+    )?;
+    let rendered = checked(
+        {
+            let mut c = cp.helm();
+            c.args([
+                "get",
+                "manifest",
+                "operationrun-controller",
+                "--namespace",
+                RELEASE_NS,
+            ]);
+            c
+        },
+        "helm get manifest",
+    )?;
+    let mut args: Vec<String> = Vec::new();
+    for doc in serde_norway::Deserializer::from_str(&rendered) {
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| e.to_string())?;
+        if v["kind"] == "Deployment" {
+            args = v["spec"]["template"]["spec"]["containers"][0]["args"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(String::from))
+                .collect();
+        }
+    }
+    if args.is_empty() {
+        return Err("the chart rendered no Deployment".into());
+    }
+    // this control plane has no nodes: the Deployment's pod never runs, so the same binary
+    // runs here with the Deployment's arguments and its ServiceAccount's token
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| {
+            if a.starts_with("--http-addr=") {
+                "--http-addr=127.0.0.1:0".to_string()
+            } else {
+                a
+            }
+        })
+        .map(|a| {
+            if a == "--log-format=json" {
+                "--log-format=text".to_string()
+            } else {
+                a
+            }
+        })
+        .collect();
+    let token = cp
+        .service_account_token(RELEASE_NS, "operationrun-controller")
+        .await
+        .map_err(|e| e.to_string())?;
+    let kubeconfig = cp.kubeconfig_for_token(&token).map_err(|e| e.to_string())?;
+    say(&format!(
+        "running operationrun-controller {} (as the chart's ServiceAccount)",
+        args.join(" ")
+    ));
+    let log = std::fs::File::create(cp.dir().join("controller.log")).map_err(|e| e.to_string())?;
+    let controller = Controller(
+        Command::new(&binary)
+            .args(&args)
+            .env("KUBECONFIG", &kubeconfig)
+            .env("POD_NAMESPACE", RELEASE_NS)
+            .env("POD_NAME", "operationrun-controller-demo")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("starting the controller: {e}"))?,
+    );
+
+    say("applying examples/ as their workers would (timestamps shifted to now)");
+    let examples = root.join("examples");
+    let applied = testenv::worker::apply(&cp.client(), &examples, Timestamp::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    for (kind, ns, name, why) in &applied.rejected_status {
+        say(&format!(
+            "the API server refused the status of {kind} {ns}/{name}: {why}"
+        ));
+    }
+
+    say("waiting for the controller's decisions");
+    let offline = manifests::load(std::slice::from_ref(&examples)).map_err(|e| e.to_string())?;
+    let reference: Timestamp = testenv::worker::EXAMPLES_REFERENCE
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let stale: Vec<(String, String)> = evaluate::evaluate(&offline, reference, &Config::default())
+        .into_iter()
+        .filter(|(e, _)| e.rule.is_some())
+        .map(|(e, _)| (e.namespace, e.name))
+        .collect();
+    let ar = ApiResource::erase::<OperationRun>(&());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut waiting = 0;
+        for (ns, name) in &stale {
+            let api: Api<DynamicObject> = Api::namespaced_with(cp.client(), ns, &ar);
+            let run = api.get(name).await.map_err(|e| e.to_string())?;
+            if !owned_reasons(&run)
+                .iter()
+                .any(|(t, _, _)| t == "Reconciled")
+            {
+                waiting += 1;
+            }
+        }
+        if waiting == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{waiting} stale runs still undecided after 60 s; see {}",
+                cp.dir().join("controller.log").display()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // one more moment for the transitions of runs that were decided last
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let table = checked(
+        {
+            let mut c = cp.kubectl();
+            c.args(["get", "opruns", "-A"]);
+            c
+        },
+        "kubectl get opruns -A",
+    )?;
+    println!("\n$ kubectl get opruns -A\n{table}");
+    say("stopping the controller and the control plane");
+    drop(controller);
+    drop(cp);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    match task.as_str() {
+        "demo" => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(demo()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        _ => {
+            eprintln!(
+                "usage: cargo xtask demo\n\n  demo   run the controller on a local control plane over examples/ and show the outcomes"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
