@@ -33,9 +33,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
 
-if [ -x tests/argocd/run.sh ]; then
-  step "Argo CD health check (Lua 5.1)"
-  tests/argocd/run.sh
-fi
+step "Argo CD health check (Lua 5.1)"
+tests/argocd/run.sh
+
+step "cargo xtask demo"
+cargo xtask demo
 
 printf '\nAll tests passed in %ss.\n' "$(( $(date +%s) - started ))"
