@@ -240,3 +240,30 @@ fn table_output_is_readable() {
         "{row}"
     );
 }
+
+#[test]
+fn very_many_claims_still_fit_the_condition_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = String::from(RUN);
+    for i in 0..40 {
+        text.push_str("---\n");
+        text.push_str(&SET.replace(
+            "name: nightly, namespace",
+            &format!("name: nightly-{i:02}, namespace"),
+        ));
+    }
+    let file = write(dir.path(), "many.yaml", &text);
+    let out = json(&evaluate(&["-f", &file, "--now", NOW, "-o", "json"]));
+    let reconciled = &out[0]["conditions"][1];
+    assert_eq!(reconciled["reason"], "AmbiguousEvidence");
+    // the CRD allows 32 relatedArtifacts; the message stays short too
+    assert_eq!(
+        reconciled["relatedArtifacts"].as_array().map(Vec::len),
+        Some(32)
+    );
+    let message = reconciled["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("40 BackupSets claim the run") && message.contains("and 30 more"),
+        "{message}"
+    );
+}

@@ -93,13 +93,18 @@ pub struct Verdict {
     pub related: Vec<ArtifactRef>,
 }
 
+/// The most `relatedArtifacts` a condition carries: the CRD's `maxItems`, so that a run
+/// claimed by very many artifacts still gets a write the API server accepts.
+pub const MAX_RELATED: usize = 32;
+
 fn verdict(
     rule: u8,
     reason: Reason,
     message: String,
     adapter: Option<&'static str>,
-    related: Vec<ArtifactRef>,
+    mut related: Vec<ArtifactRef>,
 ) -> Verdict {
+    related.truncate(MAX_RELATED);
     Verdict {
         rule,
         reconciled: (4..=7).contains(&rule),

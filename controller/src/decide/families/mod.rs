@@ -162,11 +162,17 @@ pub fn category_list(categories: &[String]) -> String {
 
 /// Names the in-scope claims for an ambiguity message.
 pub(crate) fn names(related: &[ArtifactRef]) -> String {
-    related
+    const SHOWN: usize = 10;
+    let mut text = related
         .iter()
+        .take(SHOWN)
         .map(|r| r.name.as_str())
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if related.len() > SHOWN {
+        text.push_str(&format!(" and {} more", related.len() - SHOWN));
+    }
+    text
 }
 
 /// "1 item" / "2 items".
