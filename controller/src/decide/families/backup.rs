@@ -2,7 +2,9 @@
 
 use operationrun_crds::{BackupSet, OperationRun, Parsed};
 
-use super::{Adapter, Findings, artifact_ref, categories, category_list, claims, names, plural};
+use super::{
+    Adapter, Findings, SingleArtifact, categories, category_list, examine_single_artifact, plural,
+};
 use crate::decide::Evidence;
 
 /// Decides scheduled backups from BackupSets.
@@ -14,52 +16,16 @@ impl Adapter for BackupScheduleExecute {
     }
 
     fn examine(&self, run: &OperationRun, evidence: &Evidence<'_>) -> Findings {
-        let mut findings = Findings::default();
-        let schedule = run
-            .spec
-            .backup_schedule_ref
-            .as_ref()
-            .filter(|r| !r.name.is_empty());
-        if schedule.is_none() {
-            findings.invalid_run = Some(
-                "The run has no spec.backupScheduleRef, which a scheduled backup requires.".into(),
-            );
-            return findings;
-        }
-        let found = claims(
-            run,
-            &evidence.backup_sets,
-            |b| b.spec.operation_run_ref.as_ref(),
-            |b| b.spec.backup_schedule_ref.as_ref(),
-            schedule,
-            "backup schedule",
-        );
-        findings.related = found
-            .in_scope
-            .iter()
-            .map(|b| artifact_ref(&b.object))
-            .collect();
-        findings.has_in_scope = !findings.related.is_empty();
-        if let Some(reason) = found.out_of_scope_reason {
-            findings.out_of_scope = Some(format!(
-                "{} claiming the run {} out of scope ({reason}); out-of-scope artifacts are not evidence.",
-                plural(found.out_of_scope as i64, "BackupSet"),
-                if found.out_of_scope == 1 { "is" } else { "are" },
-            ));
-        }
-        findings.pending = "No BackupSet with the run's uid and schedule claims it yet.".into();
-        match found.in_scope.as_slice() {
-            [] => {}
-            [only] => examine_set(only, &mut findings),
-            many => {
-                findings.ambiguous = Some(format!(
-                    "{} BackupSets claim the run ({}); the controller will not pick one.",
-                    many.len(),
-                    names(&findings.related)
-                ));
-            }
-        }
-        findings
+        let claims = SingleArtifact {
+            kind: "BackupSet",
+            owner: "backup schedule",
+            run_owner: run.spec.backup_schedule_ref.as_ref(),
+            missing_owner: "The run has no spec.backupScheduleRef, which a scheduled backup requires.",
+            artifacts: &evidence.backup_sets,
+            run_ref: |a| a.spec.operation_run_ref.as_ref(),
+            owner_ref: |a| a.spec.backup_schedule_ref.as_ref(),
+        };
+        examine_single_artifact(run, claims, examine_set)
     }
 }
 

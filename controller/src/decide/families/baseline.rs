@@ -2,7 +2,7 @@
 
 use operationrun_crds::{BaselineSnapshot, OperationRun, Parsed};
 
-use super::{Adapter, Findings, artifact_ref, categories, claims, names, plural};
+use super::{Adapter, Findings, SingleArtifact, categories, examine_single_artifact, plural};
 use crate::decide::Evidence;
 
 /// Decides baseline captures from BaselineSnapshots.
@@ -14,53 +14,16 @@ impl Adapter for BaselineCapture {
     }
 
     fn examine(&self, run: &OperationRun, evidence: &Evidence<'_>) -> Findings {
-        let mut findings = Findings::default();
-        let profile = run
-            .spec
-            .baseline_profile_ref
-            .as_ref()
-            .filter(|r| !r.name.is_empty());
-        if profile.is_none() {
-            findings.invalid_run = Some(
-                "The run has no spec.baselineProfileRef, which a baseline capture requires.".into(),
-            );
-            return findings;
-        }
-        let found = claims(
-            run,
-            &evidence.baseline_snapshots,
-            |b| b.spec.operation_run_ref.as_ref(),
-            |b| b.spec.baseline_profile_ref.as_ref(),
-            profile,
-            "baseline profile",
-        );
-        findings.related = found
-            .in_scope
-            .iter()
-            .map(|b| artifact_ref(&b.object))
-            .collect();
-        findings.has_in_scope = !findings.related.is_empty();
-        if let Some(reason) = found.out_of_scope_reason {
-            findings.out_of_scope = Some(format!(
-                "{} claiming the run {} out of scope ({reason}); out-of-scope artifacts are not evidence.",
-                plural(found.out_of_scope as i64, "BaselineSnapshot"),
-                if found.out_of_scope == 1 { "is" } else { "are" },
-            ));
-        }
-        findings.pending =
-            "No BaselineSnapshot with the run's uid and profile claims it yet.".into();
-        match found.in_scope.as_slice() {
-            [] => {}
-            [only] => examine_snapshot(only, &mut findings),
-            many => {
-                findings.ambiguous = Some(format!(
-                    "{} BaselineSnapshots claim the run ({}); the controller will not pick one.",
-                    many.len(),
-                    names(&findings.related)
-                ));
-            }
-        }
-        findings
+        let claims = SingleArtifact {
+            kind: "BaselineSnapshot",
+            owner: "baseline profile",
+            run_owner: run.spec.baseline_profile_ref.as_ref(),
+            missing_owner: "The run has no spec.baselineProfileRef, which a baseline capture requires.",
+            artifacts: &evidence.baseline_snapshots,
+            run_ref: |a| a.spec.operation_run_ref.as_ref(),
+            owner_ref: |a| a.spec.baseline_profile_ref.as_ref(),
+        };
+        examine_single_artifact(run, claims, examine_snapshot)
     }
 }
 

@@ -183,3 +183,68 @@ pub(crate) fn plural(n: i64, word: &str) -> String {
         format!("{n} {word}s")
     }
 }
+
+/// How the artifacts of one kind claim runs, for families proven by a single artifact.
+pub(crate) struct SingleArtifact<'e, K> {
+    /// The artifact kind, as named in messages.
+    pub kind: &'static str,
+    /// What ties an artifact to the run besides its uid, e.g. "backup schedule".
+    pub owner: &'static str,
+    /// The run's own reference to that owner (required by the family).
+    pub run_owner: Option<&'e LocalRef>,
+    /// Why the run is invalid when `run_owner` is missing.
+    pub missing_owner: &'static str,
+    /// The artifacts that may claim the run.
+    pub artifacts: &'e [&'e Parsed<K>],
+    /// The artifact's reference to its run.
+    pub run_ref: fn(&K) -> Option<&RunRef>,
+    /// The artifact's reference to its owner.
+    pub owner_ref: fn(&K) -> Option<&LocalRef>,
+}
+
+/// The findings shared by families proven by one artifact: the required owner reference,
+/// scope, ambiguity; `examine_one` reads the single in-scope claim.
+pub(crate) fn examine_single_artifact<K: kube::Resource<DynamicType = ()>>(
+    run: &OperationRun,
+    c: SingleArtifact<'_, K>,
+    examine_one: fn(&Parsed<K>, &mut Findings),
+) -> Findings {
+    let mut findings = Findings::default();
+    let run_owner = c.run_owner.filter(|r| !r.name.is_empty());
+    if run_owner.is_none() {
+        findings.invalid_run = Some(c.missing_owner.into());
+        return findings;
+    }
+    let found = claims(run, c.artifacts, c.run_ref, c.owner_ref, run_owner, c.owner);
+    findings.related = found
+        .in_scope
+        .iter()
+        .map(|a| artifact_ref(&a.object))
+        .collect();
+    findings.has_in_scope = !findings.related.is_empty();
+    if let Some(reason) = found.out_of_scope_reason {
+        findings.out_of_scope = Some(format!(
+            "{} claiming the run {} out of scope ({reason}); out-of-scope artifacts are not evidence.",
+            plural(found.out_of_scope as i64, c.kind),
+            if found.out_of_scope == 1 { "is" } else { "are" },
+        ));
+    }
+    let short_owner = c.owner.rsplit(' ').next().unwrap_or(c.owner);
+    findings.pending = format!(
+        "No {} with the run's uid and {short_owner} claims it yet.",
+        c.kind
+    );
+    match found.in_scope.as_slice() {
+        [] => {}
+        [only] => examine_one(only, &mut findings),
+        many => {
+            findings.ambiguous = Some(format!(
+                "{} {}s claim the run ({}); the controller will not pick one.",
+                many.len(),
+                c.kind,
+                names(&findings.related)
+            ));
+        }
+    }
+    findings
+}
