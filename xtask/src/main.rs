@@ -85,16 +85,28 @@ async fn demo() -> Result<(), String> {
         .to_string();
     say("building operationrun-controller");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    checked(
+    let messages = checked(
         {
             let mut c = Command::new(cargo);
-            c.args(["build", "--quiet", "--bin", "operationrun-controller"])
-                .current_dir(&root);
+            c.args([
+                "build",
+                "--quiet",
+                "--bin",
+                "operationrun-controller",
+                "--message-format=json",
+            ])
+            .current_dir(&root);
             c
         },
         "cargo build",
     )?;
-    let binary = root.join("target/debug/operationrun-controller");
+    // the executable's path, wherever the target directory is configured to be
+    let binary = messages
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["target"]["name"] == "operationrun-controller")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .ok_or("cargo build reported no operationrun-controller executable")?;
 
     say("starting etcd and kube-apiserver on loopback");
     // SAFETY: single-threaded at this point; the variable is read by testenv
