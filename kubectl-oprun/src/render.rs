@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
 use operationrun_controller::decide::{
-    Config, Evidence, RECONCILED, STALE, Staleness, Verdict, decide,
+    Config, Evidence, RECONCILED, STALE, Scope, Staleness, Verdict, decide, scope_of,
 };
 use operationrun_controller::evaluate::ClaimIndex;
 use operationrun_controller::manifests::Manifests;
@@ -456,28 +456,20 @@ fn scope(
         .uid
         .as_deref()
         .filter(|u| !u.is_empty());
-    let uid_matches = match (run_uid, claimed_uid.filter(|u| !u.is_empty())) {
-        (Some(a), Some(b)) => a == b,
-        _ => false,
-    };
-    let owner_matches = match (owner, run_owner) {
-        (Some(a), Some(b)) => a.name == b.name,
-        _ => false,
-    };
-    let mut text = if !uid_matches {
-        let theirs = claimed_uid
-            .filter(|u| !u.is_empty())
-            .map_or("no run uid".to_string(), |u| format!("run uid {u}"));
-        let ours = run_uid.map_or("has no uid".to_string(), |u| format!("is {u}"));
-        format!("out of scope: it names {theirs}; the run's uid {ours}")
-    } else if !owner_matches {
-        format!(
+    let mut text = match scope_of(run_uid, claimed_uid, run_owner, owner) {
+        Scope::OtherRunUid => {
+            let theirs = claimed_uid
+                .filter(|u| !u.is_empty())
+                .map_or("no run uid".to_string(), |u| format!("run uid {u}"));
+            let ours = run_uid.map_or("has no uid".to_string(), |u| format!("is {u}"));
+            format!("out of scope: it names {theirs}; the run's uid {ours}")
+        }
+        Scope::OtherOwner => format!(
             "out of scope: it names {owner_field} {}, the run {}",
             owner.map_or("none", |o| o.name.as_str()),
             run_owner.map_or("none".to_string(), |o| o.name.clone())
-        )
-    } else {
-        "in scope".to_string()
+        ),
+        Scope::InScope => "in scope".to_string(),
     };
     if related {
         text.push_str(", named by the decision");

@@ -15,6 +15,7 @@ use operationrun_crds::{
 };
 
 pub use conditions::{RECONCILED, STALE, owned_conditions};
+pub use families::{Scope, scope_of};
 pub use outcome::{Reason, Verdict};
 pub use registry::{Family, lookup};
 pub use staleness::{Phase, StaleReason, Staleness, staleness};

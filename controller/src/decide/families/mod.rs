@@ -72,6 +72,42 @@ pub fn categories(failures: Option<&Vec<Failure>>) -> Vec<String> {
         .collect()
 }
 
+/// Where a claim stands with respect to a run's scope (SPEC §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Same run uid and same schedule/profile: evidence.
+    InScope,
+    /// The run uid differs, or is missing on either side: a reused name is not proof.
+    OtherRunUid,
+    /// Same uid, but another schedule/profile.
+    OtherOwner,
+}
+
+/// Judges the scope of a claim from the run's uid and owner reference and the claim's.
+pub fn scope_of(
+    run_uid: Option<&str>,
+    claimed_uid: Option<&str>,
+    run_owner: Option<&LocalRef>,
+    claimed_owner: Option<&LocalRef>,
+) -> Scope {
+    let uid_matches = match (
+        run_uid.filter(|u| !u.is_empty()),
+        claimed_uid.filter(|u| !u.is_empty()),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    };
+    let owner_matches = match (run_owner, claimed_owner) {
+        (Some(a), Some(b)) => a.name == b.name,
+        _ => false,
+    };
+    match (uid_matches, owner_matches) {
+        (false, _) => Scope::OtherRunUid,
+        (true, false) => Scope::OtherOwner,
+        (true, true) => Scope::InScope,
+    }
+}
+
 /// Claims of one artifact kind, split by scope.
 pub(crate) struct Claims<'a, K> {
     /// In scope: same uid and same schedule/profile, sorted by name.
@@ -113,19 +149,17 @@ pub(crate) fn claims<'a, K: kube::Resource>(
             continue;
         }
         let artifact_name = object.meta().name.as_deref().unwrap_or_default();
-        let uid_matches = match (run_uid, reference.uid.as_deref().filter(|u| !u.is_empty())) {
-            (Some(a), Some(b)) => a == b,
-            _ => false,
-        };
-        let owner_matches = match (run_owner, owner_ref(object)) {
-            (Some(a), Some(b)) => a.name == b.name,
-            _ => false,
-        };
-        if uid_matches && owner_matches {
+        let scope = scope_of(
+            run_uid,
+            reference.uid.as_deref(),
+            run_owner,
+            owner_ref(object),
+        );
+        if scope == Scope::InScope {
             claims.in_scope.push(artifact);
         } else {
             claims.out_of_scope += 1;
-            let why = if !uid_matches {
+            let why = if scope == Scope::OtherRunUid {
                 format!("{artifact_name} names another run uid")
             } else {
                 format!("{artifact_name} names another {owner_field}")
