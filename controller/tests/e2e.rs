@@ -58,22 +58,6 @@ fn run(mut cmd: Command, stdin: Option<&str>) -> (bool, String, String) {
     )
 }
 
-/// The Deployment's container args from the rendered chart.
-fn deployment_args(rendered: &str) -> Vec<String> {
-    for doc in serde_norway::Deserializer::from_str(rendered) {
-        let v: Value = serde::Deserialize::deserialize(doc).expect("yaml");
-        if v["kind"] == "Deployment" {
-            return v["spec"]["template"]["spec"]["containers"][0]["args"]
-                .as_array()
-                .expect("args")
-                .iter()
-                .filter_map(|a| a.as_str().map(String::from))
-                .collect();
-        }
-    }
-    panic!("no Deployment rendered");
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -172,7 +156,8 @@ async fn examples_end_as_evaluate_says_on_a_real_cluster() {
         .expect("token");
     let kubeconfig = cp.kubeconfig_for_token(&token).expect("kubeconfig");
     let addr = format!("127.0.0.1:{}", free_port());
-    let args: Vec<String> = deployment_args(&rendered)
+    let args: Vec<String> = testenv::chart::deployment_args(&rendered)
+        .expect("Deployment args")
         .into_iter()
         .map(|a| {
             if a.starts_with("--http-addr=") {

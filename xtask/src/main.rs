@@ -144,21 +144,7 @@ async fn demo() -> Result<(), String> {
         },
         "helm get manifest",
     )?;
-    let mut args: Vec<String> = Vec::new();
-    for doc in serde_norway::Deserializer::from_str(&rendered) {
-        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| e.to_string())?;
-        if v["kind"] == "Deployment" {
-            args = v["spec"]["template"]["spec"]["containers"][0]["args"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str().map(String::from))
-                .collect();
-        }
-    }
-    if args.is_empty() {
-        return Err("the chart rendered no Deployment".into());
-    }
+    let args = testenv::chart::deployment_args(&rendered).map_err(|e| e.to_string())?;
     // this control plane has no nodes: the Deployment's pod never runs, so the same binary
     // runs here with the Deployment's arguments and its ServiceAccount's token
     let args: Vec<String> = args

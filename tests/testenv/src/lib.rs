@@ -18,6 +18,7 @@
 //! ServiceAccount is created, garbage collection does not happen.
 
 mod certs;
+pub mod chart;
 mod process;
 pub mod worker;
 
