@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use operationrun_crds::{API_VERSION, BackupSet, BaselineSnapshot, OperationRun, Parsed, Salvage};
 use serde::Deserialize;
 use serde_json::Value;
@@ -171,9 +172,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Manifests, LoadError> {
                 if !matches!(kind, "OperationRun" | "BackupSet" | "BaselineSnapshot") {
                     continue;
                 }
-                let mut item = item.clone();
-                default_namespace(&mut item);
-                let (namespace, name) = identity(&item).map_err(&at)?;
+                let (namespace, name) = identity(item).map_err(&at)?;
                 let key = (kind.to_string(), namespace.clone(), name.clone());
                 if let Some((first, first_doc)) = seen.get(&key) {
                     return Err(at(format!(
@@ -182,33 +181,33 @@ pub fn load(paths: &[PathBuf]) -> Result<Manifests, LoadError> {
                     )));
                 }
                 seen.insert(key, (file.clone(), number));
+                // objects without a namespace land in `default`, as `kubectl apply` puts them
+                let in_namespace = |meta: &mut ObjectMeta| {
+                    if meta.namespace.as_deref().is_none_or(str::is_empty) {
+                        meta.namespace = Some(namespace.clone());
+                    }
+                };
                 match kind {
-                    "OperationRun" => manifests
-                        .runs
-                        .push(OperationRun::salvage(&item).map_err(&at)?),
-                    "BackupSet" => manifests
-                        .backup_sets
-                        .push(BackupSet::salvage(&item).map_err(&at)?),
-                    _ => manifests
-                        .baseline_snapshots
-                        .push(BaselineSnapshot::salvage(&item).map_err(&at)?),
+                    "OperationRun" => {
+                        let mut run = OperationRun::salvage(item).map_err(&at)?;
+                        in_namespace(&mut run.object.metadata);
+                        manifests.runs.push(run);
+                    }
+                    "BackupSet" => {
+                        let mut set = BackupSet::salvage(item).map_err(&at)?;
+                        in_namespace(&mut set.object.metadata);
+                        manifests.backup_sets.push(set);
+                    }
+                    _ => {
+                        let mut snapshot = BaselineSnapshot::salvage(item).map_err(&at)?;
+                        in_namespace(&mut snapshot.object.metadata);
+                        manifests.baseline_snapshots.push(snapshot);
+                    }
                 }
             }
         }
     }
     Ok(manifests)
-}
-
-/// Objects without a namespace land in `default`, as `kubectl apply` would put them.
-fn default_namespace(item: &mut Value) {
-    if let Some(Value::Object(meta)) = item.get_mut("metadata")
-        && meta
-            .get("namespace")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-    {
-        meta.insert("namespace".into(), Value::String("default".into()));
-    }
 }
 
 fn identity(item: &Value) -> Result<(String, String), String> {
