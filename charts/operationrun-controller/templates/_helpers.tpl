@@ -72,7 +72,7 @@ repository:tag (tag defaulting to the chart's appVersion).
 {{- end }}
 
 {{/*
-Rules the controller needs in every namespace it watches (SPEC §8): read the
+Rules the controller needs in every namespace it watches (docs/operating.md#rbac): read the
 three kinds, patch the status of OperationRuns (server-side apply of its
 conditions), and record Events on them. Nothing else: it never writes a
 run's spec, nor any BackupSet or BaselineSnapshot.
