@@ -19,6 +19,7 @@ use crate::run::{Failure, LocalRef, RunRef};
     category = "tenantatlas",
     derive = "Default",
     derive = "PartialEq",
+    selectable = ".spec.operationRunRef.name",
     doc = "BackupSet holds the items one scheduled backup stored for the tenant of its namespace. It is evidence for the OperationRun it names in spec.operationRunRef.",
     printcolumn(
         name = "Schedule",
@@ -126,6 +127,7 @@ pub struct BackupSummary {
     category = "tenantatlas",
     derive = "Default",
     derive = "PartialEq",
+    selectable = ".spec.operationRunRef.name",
     doc = "BaselineSnapshot is the captured state of a baseline profile's subjects for the tenant of its namespace. It is evidence for the OperationRun it names in spec.operationRunRef.",
     printcolumn(
         name = "Profile",

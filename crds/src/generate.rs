@@ -44,3 +44,30 @@ pub fn crd_files() -> Result<Vec<(String, String)>, serde_norway::Error> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::crds;
+    use crate::RUN_REF_FIELD;
+
+    #[test]
+    fn artifacts_are_selectable_by_the_run_they_claim() {
+        let expected = format!(".{RUN_REF_FIELD}");
+        for crd in crds() {
+            let fields: Vec<String> = crd.spec.versions[0]
+                .selectable_fields
+                .iter()
+                .flatten()
+                .map(|f| f.json_path.clone())
+                .collect();
+            match crd.spec.names.kind.as_str() {
+                "BackupSet" | "BaselineSnapshot" => assert_eq!(fields, vec![expected.clone()]),
+                _ => assert!(
+                    fields.is_empty(),
+                    "{} is not selectable",
+                    crd.spec.names.kind
+                ),
+            }
+        }
+    }
+}

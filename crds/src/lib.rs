@@ -36,3 +36,6 @@ pub const VERSION: &str = "v1alpha1";
 pub const API_VERSION: &str = "ops.tenantatlas.io/v1alpha1";
 /// Annotation an operator sets to `disabled` to make the controller leave a run alone.
 pub const RECONCILE_ANNOTATION: &str = "ops.tenantatlas.io/reconcile";
+/// The field path a BackupSet or BaselineSnapshot can be selected by (`selectableFields` in
+/// their CRDs), so a run's claims can be listed from the API server without reading every artifact.
+pub const RUN_REF_FIELD: &str = "spec.operationRunRef.name";
