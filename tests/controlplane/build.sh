@@ -5,19 +5,22 @@
 #
 #   tests/controlplane/build.sh            # build what is missing
 #   bin="$(tests/controlplane/build.sh)"   # the last stdout line is the bin dir
+#   OPRUN_K8S=oldest tests/controlplane/build.sh   # the oldest supported Kubernetes
 #
 # Environment:
+#   OPRUN_K8S                 newest (default) or oldest: which pinned Kubernetes
+#                             and etcd to build (select.sh); each has its own bin dir
 #   OPRUN_CONTROLPLANE_CACHE  cache root (default ~/.cache/operationrun-controller/controlplane)
 #   OPRUN_CONTROLPLANE_FORCE  set to 1 to rebuild even when binaries exist
 # Progress and timings go to stderr; only the bin dir goes to stdout.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=versions.env
-source "$here/versions.env"
+# shellcheck source=select.sh
+source "$here/select.sh"
 
 cache_root="${OPRUN_CONTROLPLANE_CACHE:-$HOME/.cache/operationrun-controller/controlplane}"
-bin="$cache_root/${K8S_VERSION}-${ETCD_VERSION}-${HELM_VERSION}/bin"
+bin="$cache_root/${k8s_version}-${etcd_version}-${HELM_VERSION}/bin"
 mkdir -p "$bin"
 
 # Builds must not depend on whatever the caller has set: a local toolchain
@@ -60,28 +63,28 @@ log "go: $(go version); cache: $bin"
 
 # --- Kubernetes: kube-apiserver and kubectl ---------------------------------
 if ! have kube-apiserver || ! have kubectl; then
-  step "download modules (kubernetes)" bash -c "cd '$here/kubernetes' && go mod download"
-  k8s_time="$(cd "$here/kubernetes" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
-  ver="${K8S_VERSION#v}"
+  step "download modules (kubernetes)" bash -c "cd '$here/$k8s_dir' && go mod download"
+  k8s_time="$(cd "$here/$k8s_dir" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
+  ver="${k8s_version#v}"
   major="${ver%%.*}"
   minor="${ver#*.}"
   minor="${minor%%.*}"
   k8s_ldflags="-s -w"
   # The same variables upstream's hack/lib/version.sh sets, in both packages.
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    k8s_ldflags+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$minor"
+    k8s_ldflags+=" -X $p.gitVersion=$k8s_version -X $p.gitMajor=$major -X $p.gitMinor=$minor"
     k8s_ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=$k8s_time -X $p.gitCommit="
   done
   have kube-apiserver ||
-    step "build kube-apiserver $K8S_VERSION" go_build kubernetes kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
+    step "build kube-apiserver $k8s_version" go_build "$k8s_dir" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
   have kubectl ||
-    step "build kubectl $K8S_VERSION" go_build kubernetes kubectl k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
+    step "build kubectl $k8s_version" go_build "$k8s_dir" kubectl k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
 fi
 
 # --- etcd --------------------------------------------------------------------
 if ! have etcd; then
-  step "download modules (etcd)" bash -c "cd '$here/etcd' && go mod download"
-  step "build etcd $ETCD_VERSION" go_build etcd etcd . "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
+  step "download modules (etcd)" bash -c "cd '$here/$etcd_dir' && go mod download"
+  step "build etcd $etcd_version" go_build "$etcd_dir" etcd . "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$etcd_version"
 fi
 
 # --- helm --------------------------------------------------------------------

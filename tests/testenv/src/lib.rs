@@ -116,8 +116,20 @@ pub struct Versions {
 }
 
 impl Versions {
-    /// The versions pinned in `tests/controlplane/versions.env`.
+    /// The versions pinned in `tests/controlplane/versions.env` for the
+    /// control plane `OPRUN_K8S` selects, as build.sh does: `newest` (the
+    /// default) or `oldest` (the oldest supported Kubernetes minor).
     pub fn pinned() -> Result<Self> {
+        let (k8s_key, etcd_key) = match std::env::var("OPRUN_K8S") {
+            Err(std::env::VarError::NotPresent) => ("K8S_VERSION", "ETCD_VERSION"),
+            Ok(v) if v.is_empty() || v == "newest" => ("K8S_VERSION", "ETCD_VERSION"),
+            Ok(v) if v == "oldest" => ("K8S_OLDEST_VERSION", "ETCD_OLDEST_VERSION"),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "OPRUN_K8S must be newest or oldest, not {other:?}"
+                )));
+            }
+        };
         let get = |key: &str| {
             VERSIONS_ENV
                 .lines()
@@ -127,8 +139,8 @@ impl Versions {
                 .ok_or_else(|| Error::Invalid(format!("versions.env has no {key}")))
         };
         Ok(Self {
-            kubernetes: get("K8S_VERSION")?,
-            etcd: get("ETCD_VERSION")?,
+            kubernetes: get(k8s_key)?,
+            etcd: get(etcd_key)?,
             helm: get("HELM_VERSION")?,
         })
     }
@@ -136,7 +148,7 @@ impl Versions {
 
 /// The directory holding kube-apiserver, kubectl, etcd and helm:
 /// `$OPRUN_CONTROLPLANE_BIN`, else the cache directory build.sh writes for the
-/// pinned versions. It is not checked to exist.
+/// versions `OPRUN_K8S` selects (see [`Versions::pinned`]). It is not checked to exist.
 pub fn bin_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("OPRUN_CONTROLPLANE_BIN").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
