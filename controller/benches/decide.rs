@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jiff::Timestamp;
-use operationrun_controller::decide::{Config, Evidence, decide};
-use operationrun_controller::{evaluate, manifests};
+use operationrun_core::decide::{Config, Evidence, decide};
+use operationrun_core::{evaluate, manifests};
 use operationrun_crds::{BackupSet, OperationRun, Parsed, Salvage};
 
 const NOW: &str = "2026-11-26T12:00:00Z";

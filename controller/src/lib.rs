@@ -1,12 +1,11 @@
 //! operationrun-controller: finds stale OperationRuns and decides their true outcome from
-//! the evidence they produced. The decision core ([`decide`]) is pure and shared by the
-//! in-cluster controller and the offline `evaluate` command.
+//! the evidence they produced. The decision core lives in the
+//! `operationrun-core` crate, shared with `evaluate` and `kubectl oprun`; this crate holds
+//! what talks to the cluster: watches, stores, the status writer, leader election, metrics
+//! and HTTP.
 
-pub mod decide;
-pub mod evaluate;
 pub mod http;
 pub mod leader;
-pub mod manifests;
 pub mod metrics;
 pub mod reconciler;
 pub mod telemetry;

@@ -8,11 +8,12 @@ use jiff::Timestamp;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use operationrun_controller::decide::Config;
 use operationrun_controller::http::{self, Health};
 use operationrun_controller::metrics::Metrics;
 use operationrun_controller::reconciler::{self, Hooks, Settings};
-use operationrun_controller::{evaluate, leader, manifests, telemetry};
+use operationrun_controller::{leader, telemetry};
+use operationrun_core::args::DecisionArgs;
+use operationrun_core::{evaluate, manifests};
 
 /// Decides the true outcome of stale OperationRuns from the evidence they produced.
 #[derive(Parser)]
@@ -35,30 +36,6 @@ enum Command {
         #[arg(long)]
         output_dir: Option<PathBuf>,
     },
-}
-
-/// Timeouts shared by `run` and `evaluate`.
-#[derive(Args, Clone, Copy)]
-struct DecisionFlags {
-    /// Seconds a run may stay Queued before it is stale (a run's spec.timeouts overrides it).
-    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
-    queued_timeout: u64,
-    /// Seconds a Running run may go without a heartbeat before it is stale.
-    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
-    heartbeat_timeout: u64,
-    /// Seconds after becoming stale at which an undecided run is closed as Abandoned; 0 disables.
-    #[arg(long, default_value_t = 86_400)]
-    abandon_after: u64,
-}
-
-impl From<DecisionFlags> for Config {
-    fn from(f: DecisionFlags) -> Self {
-        Config {
-            queued_timeout: f.queued_timeout,
-            heartbeat_timeout: f.heartbeat_timeout,
-            abandon_after: f.abandon_after,
-        }
-    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -85,7 +62,7 @@ struct RunArgs {
     #[arg(long)]
     dry_run: bool,
     #[command(flatten)]
-    flags: DecisionFlags,
+    flags: DecisionArgs,
     /// Address serving /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:8080")]
     http_addr: std::net::SocketAddr,
@@ -118,7 +95,7 @@ struct EvaluateArgs {
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     output: Output,
     #[command(flatten)]
-    flags: DecisionFlags,
+    flags: DecisionArgs,
 }
 
 fn main() -> ExitCode {

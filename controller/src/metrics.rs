@@ -10,7 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::decide::{Family as RegistryFamily, lookup};
+use operationrun_core::decide::{Family as RegistryFamily, lookup};
 
 /// Labels of per-family, per-reason series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

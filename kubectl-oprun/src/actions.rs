@@ -2,7 +2,7 @@
 //! table so that `list`, `explain` and `NEXT_ACTIONS.md` (which the troubleshooting docs
 //! link) can never disagree; a test checks the Markdown against it.
 
-use operationrun_controller::decide::Reason;
+use operationrun_core::decide::Reason;
 
 /// Where a run stands, as far as an operator's next step is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use kubectl_oprun::Error;
 use kubectl_oprun::render::{self, Context};
 use kubectl_oprun::source::{self, Access, Cluster, Scope};
 use kubectl_oprun::view::RunView;
-use operationrun_controller::decide::Config;
-use operationrun_controller::manifests::Manifests;
+use operationrun_core::decide::Config;
+use operationrun_core::manifests::Manifests;
 
 const ABOUT: &str = "What happened to your OperationRuns, and the one thing to do next.";
 

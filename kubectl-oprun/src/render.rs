@@ -5,15 +5,19 @@
 use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
-use operationrun_controller::decide::{
-    Config, Evidence, RECONCILED, STALE, Scope, Staleness, Verdict, decide, scope_of,
+use operationrun_core::decide::{
+    ClaimScope as Scope, Config, Evidence, Phase, ReferenceField, Staleness, Verdict, decide,
+    scope_of,
 };
-use operationrun_controller::evaluate::ClaimIndex;
-use operationrun_controller::manifests::Manifests;
+use operationrun_core::evaluate::ClaimIndex;
+use operationrun_core::manifests::Manifests;
 use operationrun_crds::{
     BackupSet, BaselineSnapshot, Failure, LocalRef, OperationRun, Parsed, RECONCILE_ANNOTATION,
     RunCondition, Timeouts,
 };
+
+const STALE: &str = operationrun_core::decide::ConditionType::Stale.as_str();
+const RECONCILED: &str = operationrun_core::decide::ConditionType::Reconciled.as_str();
 
 use crate::actions::{next_action, short_action};
 use crate::view::{RunView, age};
@@ -159,14 +163,14 @@ fn happened(view: &RunView<'_>) -> String {
             ..
         } => {
             let (reference, since) = (time(*reference), time(*since));
-            match (phase.as_str(), *reference_field) {
-                ("Queued", _) => format!(
+            match (phase, reference_field) {
+                (Phase::Queued, _) => format!(
                     "No worker picked the run up: queued since {reference}, stale since {since}."
                 ),
-                (_, "heartbeatTime") => format!(
+                (_, ReferenceField::HeartbeatTime) => format!(
                     "The worker went silent: last heartbeat at {reference}, stale since {since}."
                 ),
-                (_, "startedAt") => format!(
+                (_, ReferenceField::StartedAt) => format!(
                     "The worker went silent: started at {reference} without a heartbeat, stale since {since}."
                 ),
                 _ => format!(
@@ -761,23 +765,6 @@ fn timestamps(view: &RunView<'_>, ctx: &Context<'_>) -> Vec<(&'static str, Strin
     out
 }
 
-/// Human words for the rows of the decision table (SPEC §5).
-fn rule_text(rule: u8) -> &'static str {
-    match rule {
-        1 => "the family is unsupported or unknown",
-        2 => "the run lacks a field its family requires",
-        3 => "more than one in-scope claim",
-        4 => "the in-scope evidence is complete",
-        5 => "usable output exists",
-        6 => "a precondition failure is recorded",
-        7 => "other failures are recorded",
-        8 => "only out-of-scope evidence exists",
-        9 => "the only in-scope claim is malformed",
-        10 => "no finished evidence yet",
-        _ => "a rule this plugin does not know",
-    }
-}
-
 /// Applies the decision table to the run as it stands at `now`, whatever its phase and
 /// stored decision: the run is presented as freshly stale and undecided, so `decide`
 /// runs rows 1–10 on the current evidence. Abandonment is left out; the stored reason
@@ -816,7 +803,7 @@ fn decided_by(view: &RunView<'_>, ctx: &Context<'_>) -> String {
     let Some(v) = recompute(view.run, &evidence, ctx.now) else {
         return "The decision table cannot be applied to this run.".to_string();
     };
-    let row = format!("rule {} ({})", v.rule, rule_text(v.rule));
+    let row = format!("rule {} ({})", v.rule, v.rule.describe());
     match view.reconciled_reason() {
         Some(stored) if stored == v.reason.as_str() => format!("Decided by {row}."),
         Some("Abandoned") if !v.reconciled => format!(

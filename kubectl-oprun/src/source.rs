@@ -9,9 +9,9 @@ use jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Resource};
-use operationrun_controller::decide::Config;
-use operationrun_controller::evaluate::evaluate;
-use operationrun_controller::manifests::{self, Manifests};
+use operationrun_core::decide::Config;
+use operationrun_core::evaluate::evaluate;
+use operationrun_core::manifests::{self, Manifests};
 use operationrun_crds::{
     BackupSet, BaselineSnapshot, OperationRun, OperationRunStatus, Parsed, Salvage,
 };
@@ -227,8 +227,8 @@ pub fn reconcile(manifests: &mut Manifests, now: Timestamp, config: &Config) {
             .unwrap_or_default()
             .into_iter()
             .filter(|c| {
-                c.type_ != operationrun_controller::decide::STALE
-                    && c.type_ != operationrun_controller::decide::RECONCILED
+                c.type_ != operationrun_core::decide::ConditionType::Stale.as_str()
+                    && c.type_ != operationrun_core::decide::ConditionType::Reconciled.as_str()
             })
             .collect();
         conditions.extend(owned.iter().cloned());

@@ -3,7 +3,10 @@
 //! the stored `Reconciled` condition is taken as it is.
 
 use jiff::Timestamp;
-use operationrun_controller::decide::{Config, Phase, RECONCILED, STALE, Staleness, staleness};
+use operationrun_core::decide::{ConditionType, Config, Phase, Staleness, staleness};
+
+const STALE: &str = ConditionType::Stale.as_str();
+const RECONCILED: &str = ConditionType::Reconciled.as_str();
 use operationrun_crds::{OperationRun, Parsed, RECONCILE_ANNOTATION, RunCondition};
 
 use crate::actions::{Situation, parse_reason};

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use operationrun_controller::manifests;
+use operationrun_core::manifests;
 
 const NOW: &str = "2026-11-26T12:00:00Z";
 

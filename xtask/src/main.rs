@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject};
-use operationrun_controller::decide::Config;
-use operationrun_controller::{evaluate, manifests};
+use operationrun_core::decide::Config;
+use operationrun_core::{evaluate, manifests};
 use operationrun_crds::OperationRun;
 use serde_json::Value;
 use testenv::ControlPlane;

@@ -20,9 +20,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use operationrun_crds::{BackupSet, BaselineSnapshot, OperationRun, Salvage};
 
-use crate::decide::{Config, Decision, Evidence, Staleness, decide};
 use crate::metrics::Metrics;
 use index::ArtifactIndex;
+use operationrun_core::decide::{Config, Decision, Evidence, Staleness, decide};
 
 /// How the controller runs, from the `run` flags.
 #[derive(Clone, Debug)]
@@ -140,11 +140,8 @@ async fn reconcile_object(object: &DynamicObject, ctx: &Context) -> Result<Actio
         let family = run.object.spec.type_.clone();
         let label = outcome_label(&decision);
         ctx.metrics.reconciled(&family, label);
-        let undecided = matches!(decision.staleness, Staleness::Stale { .. })
-            && !decision
-                .conditions
-                .iter()
-                .any(|c| c.type_ == "Reconciled" && c.status == "True");
+        let undecided =
+            matches!(decision.staleness, Staleness::Stale { .. }) && !decision.is_final();
         ctx.metrics
             .set_undecided(&namespace, &name, &family, undecided && !decision.disabled);
         let next = match decision.recheck_at {
@@ -157,7 +154,7 @@ async fn reconcile_object(object: &DynamicObject, ctx: &Context) -> Result<Actio
         }
         tracing::info!(
             %namespace, %name, %family, outcome = label,
-            rule = decision.verdict.as_ref().map(|v| v.rule),
+            rule = decision.verdict.as_ref().map(|v| v.rule.number()),
             dry_run = ctx.settings.dry_run,
             "conditions change"
         );

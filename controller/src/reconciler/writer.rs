@@ -7,7 +7,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use operationrun_crds::{API_VERSION, ArtifactRef, RunCondition};
 use serde_json::json;
 
-use crate::decide::Transition;
+use operationrun_core::decide::{ConditionType, Transition};
 
 /// Field manager of every status write.
 pub const FIELD_MANAGER: &str = "operationrun-controller";
@@ -77,10 +77,9 @@ pub async fn publish(
         },
         reason: transition.reason.clone(),
         note: Some(transition.message.chars().take(1024).collect()),
-        action: if transition.condition == "Stale" {
-            "MarkStale"
-        } else {
-            "Decide"
+        action: match transition.condition {
+            ConditionType::Stale => "MarkStale",
+            ConditionType::Reconciled => "Decide",
         }
         .to_string(),
         secondary: transition

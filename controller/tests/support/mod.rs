@@ -11,8 +11,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, ResourceExt};
-use operationrun_controller::decide::Config;
 use operationrun_controller::reconciler::{Hooks, Settings};
+use operationrun_core::decide::Config;
 use operationrun_crds::{BackupSet, OperationRun};
 use serde_json::{Value, json};
 use testenv::ControlPlane;

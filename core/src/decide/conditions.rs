@@ -1,29 +1,66 @@
-//! How the controller-owned conditions move (SPEC §6): `Stale` tells the truth about
-//! staleness once written; `Reconciled=True` is final; `Reconciled=False` goes away when
-//! the run is fresh again or completed. `lastTransitionTime` moves only with `status`.
+//! How the controller-owned conditions move (docs/concepts.md#conditions): `Stale` tells
+//! the truth about staleness once written; `Reconciled=True` is final; `Reconciled=False`
+//! goes away when the run is fresh again or completed. `lastTransitionTime` moves only with
+//! `status`.
 
 use jiff::Timestamp;
-use operationrun_crds::{OperationRun, RunCondition};
+use operationrun_crds::{ArtifactRef, OperationRun, RunCondition};
 
-use super::Transition;
 use super::outcome::Verdict;
 use super::staleness::{Phase, Staleness};
+use super::time::format_time;
+use super::vocabulary::{ConditionStatus, ConditionType, FreshReason};
 
-/// Type of the condition that says whether a run is stale.
-pub const STALE: &str = "Stale";
-/// Type of the condition that carries the controller's decision.
-pub const RECONCILED: &str = "Reconciled";
-
-/// Formats a timestamp as Kubernetes does (RFC 3339, whole seconds, UTC).
-pub fn format_time(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+/// A change of one controller-owned condition; each becomes one Kubernetes Event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// Which condition moved.
+    pub condition: ConditionType,
+    /// The new reason.
+    pub reason: String,
+    /// The new message.
+    pub message: String,
+    /// Warning (something needs attention) or Normal.
+    pub warning: bool,
+    /// The first related artifact, if any, for the Event's `related` object.
+    pub related: Option<ArtifactRef>,
 }
 
-/// The stored `Stale` and `Reconciled` conditions of a run, in that order.
-pub fn owned_conditions(run: &OperationRun) -> [Option<&RunCondition>; 2] {
-    let list = run.status.as_ref().and_then(|s| s.conditions.as_ref());
-    let find = |t: &str| list.and_then(|l| l.iter().find(|c| c.type_ == t));
-    [find(STALE), find(RECONCILED)]
+/// The controller-owned conditions stored on a run, by type.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Owned<'a> {
+    /// The stored `Stale` condition.
+    pub stale: Option<&'a RunCondition>,
+    /// The stored `Reconciled` condition.
+    pub reconciled: Option<&'a RunCondition>,
+}
+
+impl<'a> Owned<'a> {
+    /// Finds the controller-owned conditions among a run's conditions.
+    pub fn of(run: &'a OperationRun) -> Owned<'a> {
+        let list = run.status.as_ref().and_then(|s| s.conditions.as_ref());
+        let find = |t: ConditionType| list.and_then(|l| l.iter().find(|c| c.type_ == t.as_str()));
+        Owned {
+            stale: find(ConditionType::Stale),
+            reconciled: find(ConditionType::Reconciled),
+        }
+    }
+
+    /// The stored final decision (`Reconciled=True`), which is never rewritten.
+    pub fn final_decision(&self) -> Option<&'a RunCondition> {
+        self.reconciled
+            .filter(|c| ConditionStatus::True.is(&c.status))
+    }
+
+    /// The stored conditions in write order, `Stale` first.
+    pub fn iter(&self) -> impl Iterator<Item = &'a RunCondition> + use<'a> {
+        [self.stale, self.reconciled].into_iter().flatten()
+    }
+}
+
+/// Whether a condition type is one the controller owns (and only it may write).
+pub fn is_owned(condition_type: &str) -> bool {
+    ConditionType::parse(condition_type).is_some()
 }
 
 struct Builder<'a> {
@@ -40,7 +77,7 @@ impl Builder<'_> {
         stored: Option<&RunCondition>,
         mut next: RunCondition,
         warning: bool,
-        related: Option<operationrun_crds::ArtifactRef>,
+        related: Option<ArtifactRef>,
     ) -> RunCondition {
         next.observed_generation = self.generation;
         next.last_transition_time = match stored {
@@ -53,11 +90,7 @@ impl Builder<'_> {
         let moved = stored.is_none_or(|s| s.status != next.status || s.reason != next.reason);
         if moved {
             self.transitions.push(Transition {
-                condition: if next.type_ == STALE {
-                    STALE
-                } else {
-                    RECONCILED
-                },
+                condition: ConditionType::parse(&next.type_).unwrap_or(ConditionType::Reconciled),
                 reason: next.reason.clone().unwrap_or_default(),
                 message: next.message.clone().unwrap_or_default(),
                 warning,
@@ -71,19 +104,22 @@ impl Builder<'_> {
 /// The controller-owned conditions after one reconcile, and the transitions that led there.
 pub(super) fn desired(
     run: &OperationRun,
-    stored: [Option<&RunCondition>; 2],
+    stored: Owned<'_>,
     state: &Staleness,
     verdict: Option<&Verdict>,
     now: Timestamp,
 ) -> (Vec<RunCondition>, Vec<Transition>) {
-    let [stored_stale, stored_reconciled] = stored;
+    let Owned {
+        stale: stored_stale,
+        reconciled: stored_reconciled,
+    } = stored;
     let mut transitions = Vec::new();
     let mut b = Builder {
         now: format_time(now),
         generation: run.metadata.generation,
         transitions: &mut transitions,
     };
-    let final_reconciled = stored_reconciled.filter(|c| c.status == "True");
+    let final_reconciled = stored.final_decision();
     let mut out = Vec::new();
     match state {
         Staleness::Stale {
@@ -105,8 +141,8 @@ pub(super) fn desired(
                 ),
             };
             let stale = RunCondition {
-                type_: STALE.into(),
-                status: "True".into(),
+                type_: ConditionType::Stale.as_str().into(),
+                status: ConditionStatus::True.as_str().into(),
                 reason: Some(reason.as_str().into()),
                 message: Some(message),
                 ..Default::default()
@@ -116,8 +152,8 @@ pub(super) fn desired(
                 out.push(kept.clone());
             } else if let Some(v) = verdict {
                 let reconciled = RunCondition {
-                    type_: RECONCILED.into(),
-                    status: if v.reconciled { "True" } else { "False" }.into(),
+                    type_: ConditionType::Reconciled.as_str().into(),
+                    status: ConditionStatus::from_bool(v.reconciled).as_str().into(),
                     reason: Some(v.reason.as_str().into()),
                     message: Some(v.message.clone()),
                     adapter: v.adapter.map(str::to_string),
@@ -135,26 +171,26 @@ pub(super) fn desired(
         }
         Staleness::Completed | Staleness::Fresh { .. } | Staleness::Unknown => {
             if let Some(s) = stored_stale {
+                // the reason of Stale=False follows the current phase
                 let (reason, message) = match state {
                     Staleness::Completed => (
-                        "WorkerCompleted",
+                        FreshReason::WorkerCompleted,
                         "The worker reported Completed; the run is no longer stale.",
                     ),
                     _ => (
-                        "Resumed",
+                        FreshReason::Resumed,
                         "The worker reported progress; the run is no longer stale.",
                     ),
                 };
-                // a stored False stays as it is, except that Completed is always told
-                let completed_untold = matches!(state, Staleness::Completed)
-                    && s.reason.as_deref() != Some("WorkerCompleted");
-                if s.status == "False" && !completed_untold {
+                if ConditionStatus::False.is(&s.status)
+                    && s.reason.as_deref() == Some(reason.as_str())
+                {
                     out.push(s.clone());
                 } else {
                     let fresh = RunCondition {
-                        type_: STALE.into(),
-                        status: "False".into(),
-                        reason: Some(reason.into()),
+                        type_: ConditionType::Stale.as_str().into(),
+                        status: ConditionStatus::False.as_str().into(),
+                        reason: Some(reason.as_str().into()),
                         message: Some(message.into()),
                         ..Default::default()
                     };

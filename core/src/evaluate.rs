@@ -1,4 +1,4 @@
-//! Offline evaluation (SPEC §7): one reconcile of every run in a set of manifests, with
+//! Offline evaluation (docs/concepts.md#evaluate): one reconcile of every run in a set of manifests, with
 //! the same decision core the controller uses.
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use operationrun_crds::{BackupSet, BaselineSnapshot, Parsed, RunCondition};
 use serde::Serialize;
 
-use crate::decide::{Config, Decision, Evidence, decide};
+use crate::decide::{ConditionType, Config, Decision, Evidence, Rule, decide};
 use crate::manifests::Manifests;
 
 /// One run's result, as `evaluate -o json` prints it.
@@ -25,7 +25,7 @@ pub struct Entry {
     pub conditions: Vec<RunCondition>,
     /// The row of the decision table that decided; absent when no decision was taken.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<u8>,
+    pub rule: Option<Rule>,
 }
 
 /// Artifacts indexed by the (namespace, run name) they claim.
@@ -123,9 +123,9 @@ pub fn to_table(entries: &[Entry]) -> String {
         "MESSAGE".into(),
     ]];
     for e in entries {
-        let find = |t: &str| e.conditions.iter().find(|c| c.type_ == t);
-        let stale = find("Stale");
-        let reconciled = find("Reconciled");
+        let find = |t: ConditionType| e.conditions.iter().find(|c| c.type_ == t.as_str());
+        let stale = find(ConditionType::Stale);
+        let reconciled = find(ConditionType::Reconciled);
         let describe = |c: Option<&RunCondition>| match c {
             Some(c) => format!("{} {}", c.status, c.reason.as_deref().unwrap_or_default()),
             None => "-".into(),

@@ -3,9 +3,10 @@
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use operationrun_controller::decide::{
-    Config, Decision, Evidence, RECONCILED, Reason, STALE, decide,
-};
+use operationrun_core::decide::{ConditionType, Config, Decision, Evidence, Reason, decide};
+
+const STALE: &str = ConditionType::Stale.as_str();
+const RECONCILED: &str = ConditionType::Reconciled.as_str();
 use operationrun_crds::{
     ArtifactRef, BackupSet, BackupSetSpec, BackupSetStatus, BackupSummary, BaselineSnapshot,
     BaselineSnapshotSpec, BaselineSnapshotStatus, CoverageEntry, Failure, GapCount, InventorySpec,
@@ -946,7 +947,7 @@ proptest! {
         let run = with_stored(&run, &[stale.into_iter().collect::<Vec<_>>(), vec![stored.clone()]].concat());
         let d = decide(&run, &evidence(&sets, &snaps), now, &config);
         prop_assert_eq!(find(&d.conditions, RECONCILED), Some(&stored));
-        prop_assert!(!d.transitions.iter().any(|t| t.condition == RECONCILED), "{:?}", d.transitions);
+        prop_assert!(!d.transitions.iter().any(|t| t.condition == ConditionType::Reconciled), "{:?}", d.transitions);
     }
 
     /// (c) Deciding the result again at the same instant yields byte-identical conditions
@@ -988,7 +989,7 @@ proptest! {
                 matches!(v.reason, Reason::UnsupportedFamily | Reason::Abandoned),
                 "{:?}", v
             );
-            prop_assert_eq!(v.rule, 1);
+            prop_assert_eq!(v.rule.number(), 1);
             prop_assert_eq!(v.adapter, None);
             prop_assert!(v.related.is_empty());
         }

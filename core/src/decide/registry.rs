@@ -1,13 +1,14 @@
 //! The family registry: which families an adapter can decide, which are explicitly
 //! unsupported. Adding a family is adding one adapter file and one row here.
 
-use super::families::{self, Adapter};
+use super::families::adapter::Adapter;
+use super::families::{backup, baseline, inventory};
 
 /// What the controller knows about a family.
 #[derive(Clone, Copy)]
 pub enum Family {
     /// Decided from evidence by this adapter.
-    Adapter(&'static dyn Adapter),
+    Decided(&'static dyn Adapter),
     /// Known, but its proof is too weak to decide.
     Unsupported,
     /// Not known at all.
@@ -15,14 +16,14 @@ pub enum Family {
 }
 
 /// Families decided from evidence, one row per adapter.
-static ADAPTERS: &[&dyn Adapter] = &[
-    &families::inventory::InventorySync,
-    &families::baseline::BaselineCapture,
-    &families::backup::BackupScheduleExecute,
+pub static ADAPTERS: &[&dyn Adapter] = &[
+    &inventory::InventorySync,
+    &baseline::BaselineCapture,
+    &backup::BackupScheduleExecute,
 ];
 
 /// Families whose proof is too weak to decide; a trailing `*` matches a prefix.
-static UNSUPPORTED: &[&str] = &[
+pub static UNSUPPORTED: &[&str] = &[
     "policy.sync",
     "backup_set.update",
     "restore.execute",
@@ -35,7 +36,7 @@ static UNSUPPORTED: &[&str] = &[
 /// Looks a family up by its `spec.type`.
 pub fn lookup(family: &str) -> Family {
     if let Some(adapter) = ADAPTERS.iter().find(|a| a.family() == family) {
-        return Family::Adapter(*adapter);
+        return Family::Decided(*adapter);
     }
     let unsupported = UNSUPPORTED
         .iter()

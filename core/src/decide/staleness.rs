@@ -1,9 +1,10 @@
-//! When a run counts as stale (SPEC §4).
+//! When a run counts as stale (docs/concepts.md#staleness).
 
 use jiff::{SignedDuration, Timestamp};
 use operationrun_crds::OperationRun;
 
-use super::Config;
+use super::config::Config;
+use super::vocabulary::{ReferenceField, StaleReason};
 
 /// The phase a run is treated as being in; any unknown phase counts as Running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,25 +37,6 @@ impl Phase {
     }
 }
 
-/// Why a run is stale; the reason of `Stale=True`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StaleReason {
-    /// Queued for longer than the queued timeout.
-    QueuedTooLong,
-    /// Running without a heartbeat for longer than the heartbeat timeout.
-    HeartbeatExpired,
-}
-
-impl StaleReason {
-    /// The condition reason.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StaleReason::QueuedTooLong => "QueuedTooLong",
-            StaleReason::HeartbeatExpired => "HeartbeatExpired",
-        }
-    }
-}
-
 /// Where a run stands with respect to staleness.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Staleness {
@@ -77,7 +59,7 @@ pub enum Staleness {
         /// What the limit was measured from, for the message.
         reference: Timestamp,
         /// Which timestamp the reference is.
-        reference_field: &'static str,
+        reference_field: ReferenceField,
         /// The limit in seconds.
         limit: u64,
         /// The phase the run is stuck in.
@@ -96,7 +78,7 @@ fn timeout(over: Option<i64>, default: u64) -> u64 {
     }
 }
 
-/// Computes the staleness of `run` at `now` (SPEC §4): stale ⇔ now − reference > limit.
+/// Computes the staleness of `run` at `now`: stale ⇔ now − reference > limit.
 pub fn staleness(run: &OperationRun, now: Timestamp, config: &Config) -> Staleness {
     let phase = Phase::of(run);
     let created = run.metadata.creation_timestamp.as_ref().map(|t| t.0);
@@ -106,7 +88,7 @@ pub fn staleness(run: &OperationRun, now: Timestamp, config: &Config) -> Stalene
         Phase::Completed => return Staleness::Completed,
         Phase::Queued => (
             created,
-            "creationTimestamp",
+            ReferenceField::CreationTimestamp,
             timeout(
                 timeouts.and_then(|t| t.queued_seconds),
                 config.queued_timeout,
@@ -117,9 +99,9 @@ pub fn staleness(run: &OperationRun, now: Timestamp, config: &Config) -> Stalene
             let heartbeat = parse_time(status.and_then(|s| s.heartbeat_time.as_deref()));
             let started = parse_time(status.and_then(|s| s.started_at.as_deref()));
             let (reference, field) = match (heartbeat, started) {
-                (Some(h), _) => (Some(h), "heartbeatTime"),
-                (None, Some(s)) => (Some(s), "startedAt"),
-                (None, None) => (created, "creationTimestamp"),
+                (Some(h), _) => (Some(h), ReferenceField::HeartbeatTime),
+                (None, Some(s)) => (Some(s), ReferenceField::StartedAt),
+                (None, None) => (created, ReferenceField::CreationTimestamp),
             };
             let limit = timeout(
                 timeouts.and_then(|t| t.heartbeat_seconds),

@@ -1,86 +1,20 @@
-//! The outcome table of SPEC §5: the first matching row decides.
+//! The decision table (docs/concepts.md#the-decision-table): the first matching row decides.
 
 use jiff::{SignedDuration, Timestamp};
 use operationrun_crds::{ArtifactRef, OperationRun, Parsed};
 
-use super::families::{Findings, categories, category_list, is_precondition};
+use super::config::Config;
+use super::evidence::Evidence;
+use super::families::adapter::{Findings, categories, category_list, is_precondition};
 use super::registry::{Family, lookup};
-use super::{Config, Evidence};
-
-/// The reason of a `Reconciled` condition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Reason {
-    /// Rule 1.
-    UnsupportedFamily,
-    /// Rule 2.
-    InvalidRun,
-    /// Rule 3.
-    AmbiguousEvidence,
-    /// Rule 4.
-    Succeeded,
-    /// Rule 5.
-    PartiallySucceeded,
-    /// Rule 6.
-    Blocked,
-    /// Rule 7.
-    Failed,
-    /// Rule 8.
-    ScopeMismatch,
-    /// Rule 9.
-    InvalidEvidence,
-    /// Rule 10.
-    AwaitingEvidence,
-    /// An undecided run closed as not proven after the abandon-after period.
-    Abandoned,
-}
-
-impl Reason {
-    /// All reasons, in table order, Abandoned last.
-    pub const ALL: [Reason; 11] = [
-        Reason::UnsupportedFamily,
-        Reason::InvalidRun,
-        Reason::AmbiguousEvidence,
-        Reason::Succeeded,
-        Reason::PartiallySucceeded,
-        Reason::Blocked,
-        Reason::Failed,
-        Reason::ScopeMismatch,
-        Reason::InvalidEvidence,
-        Reason::AwaitingEvidence,
-        Reason::Abandoned,
-    ];
-
-    /// The condition reason string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::UnsupportedFamily => "UnsupportedFamily",
-            Reason::InvalidRun => "InvalidRun",
-            Reason::AmbiguousEvidence => "AmbiguousEvidence",
-            Reason::Succeeded => "Succeeded",
-            Reason::PartiallySucceeded => "PartiallySucceeded",
-            Reason::Blocked => "Blocked",
-            Reason::Failed => "Failed",
-            Reason::ScopeMismatch => "ScopeMismatch",
-            Reason::InvalidEvidence => "InvalidEvidence",
-            Reason::AwaitingEvidence => "AwaitingEvidence",
-            Reason::Abandoned => "Abandoned",
-        }
-    }
-
-    /// Whether the Event for this reason is a Warning (someone should look) or Normal.
-    pub fn is_warning(self) -> bool {
-        !matches!(
-            self,
-            Reason::Succeeded | Reason::PartiallySucceeded | Reason::AwaitingEvidence
-        )
-    }
-}
+use super::time::format_time;
+use super::vocabulary::{Reason, Rule};
 
 /// The table's decision for a stale run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
-    /// The row that decided (1–10); kept when abandonment replaces the decision.
-    pub rule: u8,
+    /// The row that decided; kept when abandonment replaces the decision.
+    pub rule: Rule,
     /// `Reconciled=True` (final) or `False` (undecided).
     pub reconciled: bool,
     /// The condition reason.
@@ -98,8 +32,7 @@ pub struct Verdict {
 pub const MAX_RELATED: usize = 32;
 
 fn verdict(
-    rule: u8,
-    reason: Reason,
+    rule: Rule,
     message: String,
     adapter: Option<&'static str>,
     mut related: Vec<ArtifactRef>,
@@ -107,21 +40,21 @@ fn verdict(
     related.truncate(MAX_RELATED);
     Verdict {
         rule,
-        reconciled: (4..=7).contains(&rule),
-        reason,
+        reconciled: rule.is_final(),
+        reason: rule.reason(),
         message,
         adapter,
         related,
     }
 }
 
-/// Applies rows 1–10 to a stale run.
+/// Applies rows 1–10 to a run, whatever its phase: the verdict the evidence gives now.
+/// `decide` calls it for stale, undecided runs; tools call it to show what the table says.
 pub fn judge(run: &Parsed<OperationRun>, evidence: &Evidence<'_>) -> Verdict {
     let family = run.object.spec.type_.as_str();
     if family.trim().is_empty() {
         return verdict(
-            2,
-            Reason::InvalidRun,
+            Rule::InvalidRun,
             "The run has no spec.type, so its family cannot be known.".into(),
             None,
             Vec::new(),
@@ -130,8 +63,7 @@ pub fn judge(run: &Parsed<OperationRun>, evidence: &Evidence<'_>) -> Verdict {
     let adapter = match lookup(family) {
         Family::Unsupported => {
             return verdict(
-                1,
-                Reason::UnsupportedFamily,
+                Rule::UnsupportedFamily,
                 format!(
                     "{family} runs are not decided from evidence: their proof is too weak, so the outcome is left to the worker or an operator."
                 ),
@@ -141,8 +73,7 @@ pub fn judge(run: &Parsed<OperationRun>, evidence: &Evidence<'_>) -> Verdict {
         }
         Family::Unknown => {
             return verdict(
-                1,
-                Reason::UnsupportedFamily,
+                Rule::UnsupportedFamily,
                 format!(
                     "{family} is not a family this controller knows, so it decides nothing about the run."
                 ),
@@ -150,13 +81,12 @@ pub fn judge(run: &Parsed<OperationRun>, evidence: &Evidence<'_>) -> Verdict {
                 Vec::new(),
             );
         }
-        Family::Adapter(adapter) => adapter,
+        Family::Decided(adapter) => adapter,
     };
     let name = Some(adapter.family());
     if let Some(problem) = &run.problem {
         return verdict(
-            2,
-            Reason::InvalidRun,
+            Rule::InvalidRun,
             format!("The run's fields cannot be interpreted ({problem})."),
             name,
             Vec::new(),
@@ -180,16 +110,16 @@ fn table(run: &Parsed<OperationRun>, f: Findings, adapter: Option<&'static str>)
         pending,
     } = f;
     if let Some(message) = invalid_run {
-        return verdict(2, Reason::InvalidRun, message, adapter, related);
+        return verdict(Rule::InvalidRun, message, adapter, related);
     }
     if let Some(message) = ambiguous {
-        return verdict(3, Reason::AmbiguousEvidence, message, adapter, related);
+        return verdict(Rule::AmbiguousEvidence, message, adapter, related);
     }
     if let Some(message) = complete {
-        return verdict(4, Reason::Succeeded, message, adapter, related);
+        return verdict(Rule::Complete, message, adapter, related);
     }
     if let Some(message) = usable {
-        return verdict(5, Reason::PartiallySucceeded, message, adapter, related);
+        return verdict(Rule::UsableOutput, message, adapter, related);
     }
     let mut recorded = categories(run.object.status.as_ref().and_then(|s| s.failures.as_ref()));
     recorded.extend(failures);
@@ -200,8 +130,7 @@ fn table(run: &Parsed<OperationRun>, f: Findings, adapter: Option<&'static str>)
         .collect();
     if !preconditions.is_empty() {
         return verdict(
-            6,
-            Reason::Blocked,
+            Rule::PreconditionFailure,
             format!(
                 "No usable output, and a precondition failure is recorded ({}): an operator must act before a retry can work.",
                 category_list(&preconditions)
@@ -212,8 +141,7 @@ fn table(run: &Parsed<OperationRun>, f: Findings, adapter: Option<&'static str>)
     }
     if !recorded.is_empty() {
         return verdict(
-            7,
-            Reason::Failed,
+            Rule::Failure,
             format!(
                 "No usable output, and failures are recorded ({}).",
                 category_list(&recorded)
@@ -223,12 +151,12 @@ fn table(run: &Parsed<OperationRun>, f: Findings, adapter: Option<&'static str>)
         );
     }
     if let (Some(message), false) = (out_of_scope, has_in_scope) {
-        return verdict(8, Reason::ScopeMismatch, message, adapter, related);
+        return verdict(Rule::OutOfScope, message, adapter, related);
     }
     if let Some(message) = malformed {
-        return verdict(9, Reason::InvalidEvidence, message, adapter, related);
+        return verdict(Rule::MalformedClaim, message, adapter, related);
     }
-    verdict(10, Reason::AwaitingEvidence, pending, adapter, related)
+    verdict(Rule::NoEvidence, pending, adapter, related)
 }
 
 /// Replaces an undecided verdict by `Abandoned` once `now > stale_since + abandon_after`.
@@ -255,7 +183,7 @@ pub fn abandon_if_due(
         reason: Reason::Abandoned,
         message: format!(
             "Stale since {} and still not proven after {} s ({}), so the run is closed as not proven; treat it as failed.",
-            super::conditions::format_time(stale_since),
+            format_time(stale_since),
             config.abandon_after,
             v.reason.as_str()
         ),

@@ -2,10 +2,9 @@
 
 use operationrun_crds::{BackupSet, OperationRun, Parsed};
 
-use super::{
-    Adapter, Findings, SingleArtifact, categories, category_list, examine_single_artifact, plural,
-};
-use crate::decide::Evidence;
+use super::adapter::{Adapter, Findings, UNSPECIFIED, categories, category_list, plural};
+use super::claims::{SingleArtifact, examine_single_artifact};
+use crate::decide::evidence::Evidence;
 
 /// Decides scheduled backups from BackupSets.
 pub struct BackupScheduleExecute;
@@ -82,7 +81,7 @@ fn examine_set(set: &Parsed<BackupSet>, findings: &mut Findings) {
             .any(|f| f.category.as_deref().is_some_and(|c| !c.trim().is_empty()))
     });
     if c.failed > 0 && !listed {
-        failures.push(super::UNSPECIFIED.to_string());
+        failures.push(UNSPECIFIED.to_string());
     }
     let failed_part = if c.failed > 0 {
         format!("; {} failed ({})", c.failed, category_list(&failures))

@@ -11,9 +11,10 @@
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use operationrun_controller::decide::{
-    Config, Decision, Evidence, RECONCILED, STALE, Staleness, decide,
-};
+use operationrun_core::decide::{ConditionType, Config, Decision, Evidence, Staleness, decide};
+
+const STALE: &str = ConditionType::Stale.as_str();
+const RECONCILED: &str = ConditionType::Reconciled.as_str();
 use operationrun_crds::{
     BackupSet, BackupSetSpec, BackupSetStatus, BackupSummary, BaselineSnapshot,
     BaselineSnapshotSpec, BaselineSnapshotStatus, CoverageEntry, Failure, GapCount, InventorySpec,
@@ -680,7 +681,7 @@ fn run_row(r: &Row) -> (Decision, Vec<String>) {
         }
     }
     if let Some(expected) = r.rule {
-        let actual = d.verdict.as_ref().map(|v| v.rule);
+        let actual = d.verdict.as_ref().map(|v| v.rule.number());
         if actual != expected {
             err(format!("rule is {actual:?}, expected {expected:?}"));
         }
@@ -864,7 +865,7 @@ fn invariants(
                 }
             ));
         }
-        let Some(c) = find(&d.conditions, t.condition) else {
+        let Some(c) = find(&d.conditions, t.condition.as_str()) else {
             err(format!("Event for {} without the condition", t.condition));
             continue;
         };
@@ -2702,7 +2703,7 @@ fn scope_mismatch_message_does_not_depend_on_evidence_order() {
         &Config::default(),
     );
     let other = decide(&run, &evidence(&[b, a], &[]), ts(NOW), &Config::default());
-    assert_eq!(one.verdict.as_ref().map(|v| v.rule), Some(8));
+    assert_eq!(one.verdict.as_ref().map(|v| v.rule.number()), Some(8));
     assert_eq!(
         serde_json::to_string(&one.conditions).unwrap(),
         serde_json::to_string(&other.conditions).unwrap(),

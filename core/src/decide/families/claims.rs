@@ -1,80 +1,13 @@
-//! One adapter per family that can be decided from evidence. An adapter reads the run and
-//! its claims and reports [`Findings`]; the outcome table (not the adapter) decides.
+//! Claims and scope (docs/concepts.md#claims-and-scope): which artifacts name a run, which
+//! of them are evidence, and the findings shared by families proven by one artifact.
 
-pub mod backup;
-pub mod baseline;
-pub mod inventory;
+use operationrun_crds::{ArtifactRef, LocalRef, OperationRun, Parsed, RunRef};
 
-use operationrun_crds::{ArtifactRef, Failure, LocalRef, OperationRun, Parsed, RunRef};
+use super::adapter::{Findings, plural};
 
-use super::Evidence;
-
-/// A family adapter: turns a run and its evidence into findings.
-pub trait Adapter: Sync {
-    /// The family (`spec.type`) this adapter decides.
-    fn family(&self) -> &'static str;
-    /// Examines the run's evidence. Must not panic on any input.
-    fn examine(&self, run: &OperationRun, evidence: &Evidence<'_>) -> Findings;
-}
-
-/// What an adapter found; each field feeds one row of the outcome table, and each message
-/// is the proof sentence shown when that row decides.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Findings {
-    /// Rule 2: what the run lacks that its family requires.
-    pub invalid_run: Option<String>,
-    /// Every in-scope claim considered, sorted by name.
-    pub related: Vec<ArtifactRef>,
-    /// Rule 3: why the evidence is ambiguous.
-    pub ambiguous: Option<String>,
-    /// Rule 4: the proof of completeness.
-    pub complete: Option<String>,
-    /// Rule 5: the proof of usable output.
-    pub usable: Option<String>,
-    /// Failure categories recorded by the evidence (the run's own `status.failures` are
-    /// added by the table).
-    pub failures: Vec<String>,
-    /// Whether any in-scope evidence (a claim, or a coverage entry) exists.
-    pub has_in_scope: bool,
-    /// Rule 8: out-of-scope claims or coverage entries seen, and why they are out of scope.
-    pub out_of_scope: Option<String>,
-    /// Rule 9: why the only in-scope claim is malformed.
-    pub malformed: Option<String>,
-    /// Rule 10: what the run is still waiting for.
-    pub pending: String,
-}
-
-/// Categories an operator must act on before a retry can work.
-pub const PRECONDITION_CATEGORIES: &[&str] = &[
-    "PermissionDenied",
-    "ConsentMissing",
-    "ConnectionMissing",
-    "LicenseMissing",
-];
-
-/// The category recorded for a failure that names none: an execution failure.
-pub const UNSPECIFIED: &str = "Unspecified";
-
-/// Whether a failure category is a precondition failure.
-pub fn is_precondition(category: &str) -> bool {
-    PRECONDITION_CATEGORIES.contains(&category)
-}
-
-/// The categories of recorded failures; a failure without a category is an execution failure.
-pub fn categories(failures: Option<&Vec<Failure>>) -> Vec<String> {
-    failures
-        .into_iter()
-        .flatten()
-        .map(|f| match f.category.as_deref().map(str::trim) {
-            Some(c) if !c.is_empty() => c.to_string(),
-            _ => UNSPECIFIED.to_string(),
-        })
-        .collect()
-}
-
-/// Where a claim stands with respect to a run's scope (SPEC §5).
+/// Where a claim stands with respect to a run's scope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
+pub enum ClaimScope {
     /// Same run uid and same schedule/profile: evidence.
     InScope,
     /// The run uid differs, or is missing on either side: a reused name is not proof.
@@ -89,7 +22,7 @@ pub fn scope_of(
     claimed_uid: Option<&str>,
     run_owner: Option<&LocalRef>,
     claimed_owner: Option<&LocalRef>,
-) -> Scope {
+) -> ClaimScope {
     let uid_matches = match (
         run_uid.filter(|u| !u.is_empty()),
         claimed_uid.filter(|u| !u.is_empty()),
@@ -102,9 +35,9 @@ pub fn scope_of(
         _ => false,
     };
     match (uid_matches, owner_matches) {
-        (false, _) => Scope::OtherRunUid,
-        (true, false) => Scope::OtherOwner,
-        (true, true) => Scope::InScope,
+        (false, _) => ClaimScope::OtherRunUid,
+        (true, false) => ClaimScope::OtherOwner,
+        (true, true) => ClaimScope::InScope,
     }
 }
 
@@ -118,7 +51,7 @@ pub(crate) struct Claims<'a, K> {
     pub out_of_scope_reason: Option<String>,
 }
 
-/// Splits artifacts into the run's in-scope and out-of-scope claims (SPEC §5). Artifacts in
+/// Splits artifacts into the run's in-scope and out-of-scope claims. Artifacts in
 /// another namespace or naming another run are not claims at all.
 pub(crate) fn claims<'a, K: kube::Resource>(
     run: &OperationRun,
@@ -155,11 +88,11 @@ pub(crate) fn claims<'a, K: kube::Resource>(
             run_owner,
             owner_ref(object),
         );
-        if scope == Scope::InScope {
+        if scope == ClaimScope::InScope {
             claims.in_scope.push(artifact);
         } else {
             claims.out_of_scope += 1;
-            let why = if scope == Scope::OtherRunUid {
+            let why = if scope == ClaimScope::OtherRunUid {
                 format!("{artifact_name} names another run uid")
             } else {
                 format!("{artifact_name} names another {owner_field}")
@@ -186,14 +119,6 @@ pub(crate) fn artifact_ref<K: kube::Resource<DynamicType = ()>>(object: &K) -> A
     }
 }
 
-/// Sorted, de-duplicated categories joined for a message: "Throttled, ProviderError".
-pub fn category_list(categories: &[String]) -> String {
-    let mut sorted: Vec<&str> = categories.iter().map(String::as_str).collect();
-    sorted.sort_unstable();
-    sorted.dedup();
-    sorted.join(", ")
-}
-
 /// Names the in-scope claims for an ambiguity message.
 pub(crate) fn names(related: &[ArtifactRef]) -> String {
     const SHOWN: usize = 10;
@@ -207,15 +132,6 @@ pub(crate) fn names(related: &[ArtifactRef]) -> String {
         text.push_str(&format!(" and {} more", related.len() - SHOWN));
     }
     text
-}
-
-/// "1 item" / "2 items".
-pub(crate) fn plural(n: i64, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
 }
 
 /// How the artifacts of one kind claim runs, for families proven by a single artifact.

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use operationrun_crds::OperationRun;
 
-use super::{Adapter, Findings, UNSPECIFIED, plural};
-use crate::decide::Evidence;
+use super::adapter::{Adapter, Findings, UNSPECIFIED, plural};
+use crate::decide::evidence::Evidence;
 
 /// Decides inventory syncs from `status.inventory.coverage`.
 pub struct InventorySync;

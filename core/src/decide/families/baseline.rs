@@ -2,8 +2,9 @@
 
 use operationrun_crds::{BaselineSnapshot, OperationRun, Parsed};
 
-use super::{Adapter, Findings, SingleArtifact, categories, examine_single_artifact, plural};
-use crate::decide::Evidence;
+use super::adapter::{Adapter, Findings, categories, plural};
+use super::claims::{SingleArtifact, examine_single_artifact};
+use crate::decide::evidence::Evidence;
 
 /// Decides baseline captures from BaselineSnapshots.
 pub struct BaselineCapture;
