@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{BackupSet, BaselineSnapshot, OperationRun};
+use crate::{BackupSet, BaselineSnapshot, OperationRun, RunRef};
 
 /// An object together with what could not be interpreted in it, if anything.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,8 +70,26 @@ fn part<T: for<'de> Deserialize<'de> + Default>(
     T::deserialize(&Value::Object(kept)).ok()
 }
 
+/// Reads `spec.operationRunRef` of an artifact whose reference cannot be read as a whole
+/// (e.g. a uid that is a number): the name alone still says which run the artifact claims,
+/// so an unreadable claim is never mistaken for no claim at all.
+fn raw_run_ref(value: &Value) -> Option<RunRef> {
+    let reference = value.get("spec")?.get("operationRunRef")?;
+    let name = reference.get("name")?.as_str()?;
+    Some(RunRef {
+        name: name.to_string(),
+        uid: reference
+            .get("uid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    })
+}
+
 macro_rules! salvage_kind {
     ($kind:ty) => {
+        salvage_kind!($kind, |_object: &mut $kind, _value: &Value| {});
+    };
+    ($kind:ty, $recover:expr) => {
         impl Salvage for $kind {
             fn salvage(value: &Value) -> Result<Parsed<Self>, String> {
                 if let Ok(object) = <$kind>::deserialize(value) {
@@ -91,6 +109,8 @@ macro_rules! salvage_kind {
                 object.metadata = metadata;
                 object.spec = spec.unwrap_or_default();
                 object.status = status;
+                let recover: fn(&mut $kind, &Value) = $recover;
+                recover(&mut object, value);
                 Ok(Parsed {
                     object,
                     problem: Some(problems.join("; ")),
@@ -101,5 +121,16 @@ macro_rules! salvage_kind {
 }
 
 salvage_kind!(OperationRun);
-salvage_kind!(BackupSet);
-salvage_kind!(BaselineSnapshot);
+salvage_kind!(BackupSet, |object: &mut BackupSet, value: &Value| {
+    if object.spec.operation_run_ref.is_none() {
+        object.spec.operation_run_ref = raw_run_ref(value);
+    }
+});
+salvage_kind!(
+    BaselineSnapshot,
+    |object: &mut BaselineSnapshot, value: &Value| {
+        if object.spec.operation_run_ref.is_none() {
+            object.spec.operation_run_ref = raw_run_ref(value);
+        }
+    }
+);

@@ -82,12 +82,17 @@ pub(crate) fn claims<'a, K: kube::Resource>(
             continue;
         }
         let artifact_name = object.meta().name.as_deref().unwrap_or_default();
-        let scope = scope_of(
-            run_uid,
-            reference.uid.as_deref(),
-            run_owner,
-            owner_ref(object),
-        );
+        // an unreadable claim fails closed: it is in scope, and malformed
+        let scope = if artifact.problem.is_some() {
+            ClaimScope::InScope
+        } else {
+            scope_of(
+                run_uid,
+                reference.uid.as_deref(),
+                run_owner,
+                owner_ref(object),
+            )
+        };
         if scope == ClaimScope::InScope {
             claims.in_scope.push(artifact);
         } else {
