@@ -22,10 +22,10 @@ use operationrun_crds::{OperationRun, Parsed, RECONCILE_ANNOTATION, RunCondition
 
 pub use conditions::{Owned, Transition, is_owned};
 pub use config::Config;
-pub use evidence::Evidence;
+pub use evidence::{ArtifactKind, Evidence};
 pub use families::{ClaimScope, scope_of};
 pub use outcome::{MAX_RELATED, Verdict, judge};
-pub use registry::{Family, lookup};
+pub use registry::{Family, claim_kind, lookup};
 pub use staleness::{Phase, Staleness, staleness};
 pub use time::format_time;
 pub use vocabulary::{

@@ -50,3 +50,12 @@ pub fn lookup(family: &str) -> Family {
         Family::Unknown
     }
 }
+
+/// The artifact kind whose claims prove `family`; `None` for families proven by the run
+/// itself, unsupported and unknown families.
+pub fn claim_kind(family: &str) -> Option<super::evidence::ArtifactKind> {
+    match lookup(family) {
+        Family::Decided(adapter) => adapter.artifact_kind(),
+        Family::Unsupported | Family::Unknown => None,
+    }
+}

@@ -3,7 +3,8 @@
 
 use operationrun_crds::{ArtifactRef, Failure, OperationRun};
 
-use crate::decide::evidence::Evidence;
+use super::report::{ClaimReport, Coverage};
+use crate::decide::evidence::{ArtifactKind, Evidence};
 
 /// A family adapter: turns a run and its evidence into findings.
 pub trait Adapter: Sync {
@@ -11,6 +12,24 @@ pub trait Adapter: Sync {
     fn family(&self) -> &'static str;
     /// Examines the run's evidence. Must not panic on any input.
     fn examine(&self, run: &OperationRun, evidence: &Evidence<'_>) -> Findings;
+    /// The kind of artifact whose claims prove this family, if any: the controller reads
+    /// these claims again from the API server before it writes a final verdict.
+    fn artifact_kind(&self) -> Option<ArtifactKind> {
+        None
+    }
+
+    /// Every artifact of the kind this adapter reads that is in the run's namespace and
+    /// names the run, with where it stands, judged as `examine` judges it; for tools that
+    /// show the evidence. Families proven by the run itself have none.
+    fn claim_reports(&self, _run: &OperationRun, _evidence: &Evidence<'_>) -> Vec<ClaimReport> {
+        Vec::new()
+    }
+
+    /// For a family proven by the run's own coverage: that coverage as `examine` reads it,
+    /// for tools that show the evidence. `None` for families proven by claims.
+    fn coverage<'r>(&self, _run: &'r OperationRun) -> Option<Coverage<'r>> {
+        None
+    }
 }
 
 /// What an adapter found; each field feeds one row of the outcome table, and each message

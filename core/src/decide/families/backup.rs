@@ -4,7 +4,7 @@ use operationrun_crds::{BackupSet, OperationRun, Parsed};
 
 use super::adapter::{Adapter, Findings, UNSPECIFIED, categories, category_list, plural};
 use super::claims::{SingleArtifact, examine_single_artifact};
-use crate::decide::evidence::Evidence;
+use crate::decide::evidence::{ArtifactKind, Evidence};
 
 /// Decides scheduled backups from BackupSets.
 pub struct BackupScheduleExecute;
@@ -12,6 +12,10 @@ pub struct BackupScheduleExecute;
 impl Adapter for BackupScheduleExecute {
     fn family(&self) -> &'static str {
         "backup.schedule.execute"
+    }
+
+    fn artifact_kind(&self) -> Option<ArtifactKind> {
+        Some(ArtifactKind::BackupSet)
     }
 
     fn examine(&self, run: &OperationRun, evidence: &Evidence<'_>) -> Findings {

@@ -4,7 +4,7 @@ use operationrun_crds::{BaselineSnapshot, OperationRun, Parsed};
 
 use super::adapter::{Adapter, Findings, categories, plural};
 use super::claims::{SingleArtifact, examine_single_artifact};
-use crate::decide::evidence::Evidence;
+use crate::decide::evidence::{ArtifactKind, Evidence};
 
 /// Decides baseline captures from BaselineSnapshots.
 pub struct BaselineCapture;
@@ -12,6 +12,10 @@ pub struct BaselineCapture;
 impl Adapter for BaselineCapture {
     fn family(&self) -> &'static str {
         "baseline.capture"
+    }
+
+    fn artifact_kind(&self) -> Option<ArtifactKind> {
+        Some(ArtifactKind::BaselineSnapshot)
     }
 
     fn examine(&self, run: &OperationRun, evidence: &Evidence<'_>) -> Findings {
