@@ -6,9 +6,11 @@ pub mod backup;
 pub mod baseline;
 pub mod claims;
 pub mod inventory;
+pub mod report;
 
 pub use adapter::{
     Adapter, Findings, PRECONDITION_CATEGORIES, UNSPECIFIED, categories, category_list,
     is_precondition,
 };
 pub use claims::{ClaimScope, scope_of};
+pub use report::{ClaimReport, ClaimStanding, Coverage, CoverageLine};
