@@ -24,6 +24,19 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 step "Test control plane (kube-apiserver, etcd, kubectl, helm from Go modules)"
 tests/controlplane/build.sh >/dev/null
 
+step "Oldest supported control plane (OPRUN_K8S=oldest, tests/controlplane/versions.env)"
+OPRUN_K8S=oldest tests/controlplane/build.sh >/dev/null
+
+step "Check and release tools (actionlint, kubeconform, kube-score, krew's validator, syft, toxiproxy from Go modules)"
+OPRUN_TOOLS_BIN="$(tests/tools/build.sh | tail -n 1)"
+export OPRUN_TOOLS_BIN
+
+step "Workflow lint (actionlint with shellcheck)"
+scripts/check-workflows.sh
+
+step "Manifest checks (helm lint --strict, kubeconform -strict, kube-score)"
+scripts/check-manifests.sh
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
@@ -34,6 +47,9 @@ step "cargo test --workspace"
 # the chart tests that run the controller binary must not skip here
 export OPRUN_REQUIRE_CONTROLLER_BINARY=1
 cargo test --workspace
+
+step "End-to-end suite on the oldest supported Kubernetes (OPRUN_K8S=oldest)"
+OPRUN_K8S=oldest cargo test -p operationrun-controller --test e2e
 
 step "Argo CD health check (Lua 5.1)"
 tests/argocd/run.sh
