@@ -19,6 +19,12 @@ use crate::{Error, Result};
 /// The time the bundled examples are written against.
 pub const EXAMPLES_REFERENCE: &str = "2026-11-26T12:00:00Z";
 
+/// The identity conditions an example says the controller wrote earlier are written as: the
+/// chart's ServiceAccount with default values in `operationrun-system`, since the chart's
+/// admission policy lets no one else write them (the admin impersonates it).
+pub const CONTROLLER_USER: &str =
+    "system:serviceaccount:operationrun-system:operationrun-controller";
+
 const GROUP: &str = "ops.tenantatlas.io";
 const VERSION: &str = "v1alpha1";
 const TIME_FIELDS: &[&str] = &[
@@ -167,7 +173,8 @@ pub async fn apply(client: &Client, path: &Path, now: Timestamp) -> Result<Appli
         }
     }
     // status, through the status subresource: the worker's fields by merge patch; conditions
-    // an example says the controller wrote earlier, by the controller's own apply
+    // an example says the controller wrote earlier, by the controller's own apply, as the
+    // controller's ServiceAccount
     for kind in ordered {
         for object in objects.iter().filter(|o| o["kind"] == kind) {
             let ns = object["metadata"]["namespace"]
@@ -207,12 +214,19 @@ pub async fn apply(client: &Client, path: &Path, now: Timestamp) -> Result<Appli
                     "metadata": {"name": name, "namespace": ns},
                     "status": {"conditions": conditions},
                 });
-                api.patch_status(
-                    name,
-                    &PatchParams::apply("operationrun-controller").force(),
-                    &Patch::Apply(&body),
-                )
-                .await?;
+                let mut request = kube::core::Request::new(api.resource_url())
+                    .patch_subresource(
+                        "status",
+                        name,
+                        &PatchParams::apply("operationrun-controller").force(),
+                        &Patch::Apply(&body),
+                    )
+                    .map_err(|e| Error::Invalid(format!("status apply of {ns}/{name}: {e}")))?;
+                request.headers_mut().insert(
+                    "Impersonate-User",
+                    http::HeaderValue::from_static(CONTROLLER_USER),
+                );
+                client.request::<DynamicObject>(request).await?;
             }
         }
     }

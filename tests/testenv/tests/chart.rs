@@ -207,6 +207,8 @@ fn static_manifest_is_the_fresh_render() {
             "CustomResourceDefinition",
             "ClusterRole",
             "ClusterRoleBinding",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
         ]
         .contains(&d["kind"].as_str().unwrap());
         if !cluster_scoped {
@@ -565,7 +567,9 @@ fn optional_objects_follow_values() {
             "Role",
             "RoleBinding",
             "Service",
-            "ServiceAccount"
+            "ServiceAccount",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding"
         ])
     );
     assert!(one(&single, "Deployment")["spec"]["template"]["spec"]["affinity"].is_null());
@@ -1440,7 +1444,11 @@ async fn controller_runs_with_the_chart_rbac() {
         cmd.args(["create", "namespace", ns]);
         run_ok(cmd, None);
     }
-    let ha = try_render("oprun-ha", "operationrun-ha", HA_VALUES).unwrap();
+    // Two releases over the same namespaces would refuse each other's condition writes
+    // through their admission policies: the second one here has none, and the first one's
+    // binding is deleted once its controller has been checked.
+    let ha_args = [HA_VALUES, &["--set", "admissionPolicy.enabled=false"]].concat();
+    let ha = try_render("oprun-ha", "operationrun-ha", &ha_args).unwrap();
     kubectl_apply(&cp, &ha);
 
     let setups = [
@@ -1552,5 +1560,31 @@ async fn controller_runs_with_the_chart_rbac() {
             "{user} was refused:\n{}",
             denied.join("\n")
         );
+        let mut cmd = cp.kubectl();
+        cmd.args(["delete", "validatingadmissionpolicybinding", "--all"]);
+        run_ok(cmd, None);
+        // …and out of force (a moment later) before the next controller writes: a
+        // server-side dry run of its write is no longer refused.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let mut cmd = cp.kubectl();
+            cmd.args(["patch", "operationrun", "stale-1", "-n", run_ns])
+                .args(["--subresource=status", "--type=merge", "--dry-run=server"])
+                .args([
+                    "-p",
+                    r#"{"status":{"conditions":[{"type":"Stale","status":"Unknown"}]}}"#,
+                ])
+                .arg("--as=system:serviceaccount:operationrun-ha:oprun-ha-operationrun-controller");
+            let out = output(cmd, None);
+            if out.status.success() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
 }
