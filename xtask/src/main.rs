@@ -15,6 +15,8 @@ use operationrun_crds::OperationRun;
 use serde_json::Value;
 use testenv::ControlPlane;
 
+mod cluster;
+
 const RELEASE_NS: &str = "operationrun-system";
 
 fn root() -> PathBuf {
@@ -114,36 +116,7 @@ async fn demo() -> Result<(), String> {
     let cp = ControlPlane::start().await.map_err(|e| e.to_string())?;
 
     say("installing the Helm chart (CRDs, ServiceAccount, RBAC, Deployment)");
-    checked(
-        {
-            let mut c = cp.helm();
-            c.args(["install", "operationrun-controller"])
-                .arg(root.join("charts/operationrun-controller"))
-                .args([
-                    "--namespace",
-                    RELEASE_NS,
-                    "--create-namespace",
-                    "--wait=false",
-                ]);
-            c.stdout(Stdio::null());
-            c
-        },
-        "helm install",
-    )?;
-    let rendered = checked(
-        {
-            let mut c = cp.helm();
-            c.args([
-                "get",
-                "manifest",
-                "operationrun-controller",
-                "--namespace",
-                RELEASE_NS,
-            ]);
-            c
-        },
-        "helm get manifest",
-    )?;
+    let rendered = cluster::install_chart(&cp)?;
     let args = testenv::chart::deployment_args(&rendered).map_err(|e| e.to_string())?;
     // this control plane has no nodes: the Deployment's pod never runs, so the same binary
     // runs here with the Deployment's arguments and its ServiceAccount's token
@@ -272,9 +245,10 @@ fn main() -> ExitCode {
                 }
             }
         }
+        "cluster" => cluster::main(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo\n\n  demo   run the controller on a local control plane over examples/ and show the outcomes"
+                "usage: cargo xtask demo | cluster [--chart]\n\n  demo      run the controller on a local control plane over examples/ and show the outcomes\n  cluster   keep a local control plane with the CRDs (--chart: the Helm chart) up until Ctrl-C"
             );
             ExitCode::from(2)
         }

@@ -428,6 +428,25 @@ impl ControlPlane {
         self.guard.children.iter().map(|(_, c, _)| c.id()).collect()
     }
 
+    /// Fails, naming the process and the end of its log, if etcd or
+    /// kube-apiserver has exited: a control plane kept up for a long time
+    /// (`cargo xtask cluster`) stops instead of serving a dead cluster.
+    pub fn check_running(&mut self) -> Result<()> {
+        for (what, child, log) in &mut self.guard.children {
+            let status = child
+                .try_wait()
+                .map_err(io_err(format!("waiting for {what}")))?;
+            if let Some(status) = status {
+                return Err(Error::Invalid(format!(
+                    "{what} exited ({status})\n--- end of {} ---\n{}",
+                    log.display(),
+                    tail(log, 30)
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// All audit events logged so far, parsed. A line still being written at
     /// the end of the file is skipped.
     pub fn audit_events(&self) -> Result<Vec<Value>> {
