@@ -52,6 +52,12 @@ pub struct Metrics {
     pub reconcile_errors: Counter,
     /// Events published.
     pub events: Family<EventLabel, Counter>,
+    /// Events dropped because the queue was full (a burst beyond the rate limit).
+    pub events_dropped: Counter,
+    /// Events the API server refused or that could not be sent.
+    pub event_errors: Counter,
+    /// Consistent reads of a run's claims before a final verdict.
+    pub confirmation_reads: Counter,
     /// 1 while this process holds the leader Lease.
     pub leader: Gauge,
     undecided: Mutex<HashMap<(String, String), String>>,
@@ -110,6 +116,24 @@ impl Default for Metrics {
             "Kubernetes Events published, by type",
             events.clone(),
         );
+        let events_dropped = Counter::default();
+        registry.register(
+            "operationrun_events_dropped",
+            "Kubernetes Events dropped because more transitions happened than the event rate limit lets through",
+            events_dropped.clone(),
+        );
+        let event_errors = Counter::default();
+        registry.register(
+            "operationrun_event_errors",
+            "Kubernetes Events that could not be published",
+            event_errors.clone(),
+        );
+        let confirmation_reads = Counter::default();
+        registry.register(
+            "operationrun_confirmation_reads",
+            "Consistent LISTs of a run's claims made before writing a final verdict",
+            confirmation_reads.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "operationrun_leader",
@@ -125,6 +149,9 @@ impl Default for Metrics {
             write_conflicts,
             reconcile_errors,
             events,
+            events_dropped,
+            event_errors,
+            confirmation_reads,
             leader,
             undecided: Mutex::new(HashMap::new()),
         }
@@ -147,17 +174,48 @@ impl Metrics {
         let mut map = self.undecided.lock().unwrap_or_else(|e| e.into_inner());
         let key = (ns.to_string(), name.to_string());
         let family = family_label(family);
-        let before = map.get(&key).cloned();
-        if undecided {
-            map.insert(key, family.clone());
+        let before = if undecided {
+            map.insert(key, family.clone())
         } else {
-            map.remove(&key);
-        }
-        for f in before.into_iter().chain(std::iter::once(family)) {
-            let count = map.values().filter(|v| **v == f).count();
+            map.remove(&key)
+        };
+        if let Some(f) = before {
             self.stale_undecided
                 .get_or_create(&FamilyLabel { family: f })
-                .set(count as i64);
+                .dec();
+        }
+        if undecided {
+            self.stale_undecided
+                .get_or_create(&FamilyLabel { family })
+                .inc();
+        }
+    }
+
+    /// Forgets a deleted run: it is no longer stale and undecided.
+    pub fn forget(&self, ns: &str, name: &str) {
+        let mut map = self.undecided.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(family) = map.remove(&(ns.to_string(), name.to_string())) {
+            self.stale_undecided
+                .get_or_create(&FamilyLabel { family })
+                .dec();
+        }
+    }
+
+    /// Forgets every run of `namespace` (all namespaces when `None`) that `exists` does not
+    /// know any more: after a re-list, runs deleted while the watch was down.
+    pub fn retain(&self, namespace: Option<&str>, exists: impl Fn(&str, &str) -> bool) {
+        let mut map = self.undecided.lock().unwrap_or_else(|e| e.into_inner());
+        let gone: Vec<(String, String)> = map
+            .keys()
+            .filter(|(ns, name)| namespace.is_none_or(|n| n == ns) && !exists(ns, name))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(family) = map.remove(&key) {
+                self.stale_undecided
+                    .get_or_create(&FamilyLabel { family })
+                    .dec();
+            }
         }
     }
 

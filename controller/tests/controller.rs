@@ -180,6 +180,7 @@ async fn a_heartbeat_between_observation_and_write_makes_the_write_conflict_and_
                 }
             })
         })),
+        ..Hooks::default()
     };
     let controller = start(client, settings("test-0"), hooks);
     tokio::time::sleep(Duration::from_secs(5)).await;

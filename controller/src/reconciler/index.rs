@@ -6,14 +6,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use kube::api::DynamicObject;
 use kube::runtime::watcher;
 use operationrun_crds::{BackupSet, BaselineSnapshot, Parsed, RunRef, Salvage};
+
+use super::lenient::Lenient;
 
 type RunKey = (String, String);
 
 /// Kinds whose objects claim a run through `spec.operationRunRef`.
-pub trait Claiming: Salvage + Send + Sync + 'static {
+pub trait Claiming: Salvage + kube::Resource + Send + Sync + 'static {
     /// The run reference, if the object has one.
     fn run_ref(&self) -> Option<&RunRef>;
 }
@@ -101,11 +102,11 @@ struct Read<K> {
     parsed: Arc<Parsed<K>>,
 }
 
-fn convert<K: Claiming>(object: &DynamicObject) -> Option<Read<K>> {
-    let value = serde_json::to_value(object).ok()?;
-    let parsed = K::salvage(&value).ok()?;
-    let ns = object.metadata.namespace.clone()?;
-    let name = object.metadata.name.clone()?;
+fn convert<K: Claiming + Clone>(object: &Lenient<K>) -> Option<Read<K>> {
+    let parsed = &object.0;
+    let meta = kube::Resource::meta(&parsed.object);
+    let ns = meta.namespace.clone()?;
+    let name = meta.name.clone()?;
     let run = parsed
         .object
         .run_ref()
@@ -115,11 +116,11 @@ fn convert<K: Claiming>(object: &DynamicObject) -> Option<Read<K>> {
         ns,
         name,
         run,
-        parsed: Arc::new(parsed),
+        parsed: Arc::new(parsed.clone()),
     })
 }
 
-impl<K: Claiming> KindIndex<K> {
+impl<K: Claiming + Clone> KindIndex<K> {
     /// Whether the initial list has completed: before that, an empty store is not "no evidence".
     pub fn is_synced(&self) -> bool {
         self.synced.load(Ordering::Acquire)
@@ -135,7 +136,7 @@ impl<K: Claiming> KindIndex<K> {
     }
 
     /// Applies one watch event; returns the runs (namespace, name) to look at again.
-    pub fn handle(&self, event: &watcher::Event<DynamicObject>) -> Vec<RunKey> {
+    pub fn handle(&self, event: &watcher::Event<Lenient<K>>) -> Vec<RunKey> {
         let mut touched = Vec::new();
         match event {
             watcher::Event::Init => {
@@ -191,8 +192,8 @@ impl<K: Claiming> KindIndex<K> {
                 }
             }
             watcher::Event::Delete(object) => {
-                if let (Some(ns), Some(name)) = (&object.metadata.namespace, &object.metadata.name)
-                {
+                let meta = kube::Resource::meta(&object.0.object);
+                if let (Some(ns), Some(name)) = (&meta.namespace, &meta.name) {
                     let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
                     if let Some(run) = live.remove(ns, name) {
                         touched.push((ns.clone(), run));

@@ -1,8 +1,12 @@
 //! The in-cluster controller: watch (runs, artifacts) → stores → decide (pure) → write
 //! conditions + events. One watch per kind feeds both the artifact store and the trigger, so
-//! a trigger never arrives before the store has the change.
+//! a trigger never arrives before the store has the change. A final verdict is confirmed
+//! on a consistent read of the run's claims before it is written (see [`confirm`]).
 
+pub mod confirm;
+pub mod events;
 pub mod index;
+pub mod lenient;
 pub mod writer;
 
 use std::future::Future;
@@ -10,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -18,11 +22,16 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
-use operationrun_crds::{BackupSet, BaselineSnapshot, OperationRun, Salvage};
+use operationrun_crds::{BackupSet, BaselineSnapshot, OperationRun};
 
 use crate::metrics::Metrics;
+use events::{EventLimits, EventQueue};
 use index::ArtifactIndex;
+use lenient::Lenient;
 use operationrun_core::decide::{Config, Decision, Evidence, Staleness, decide};
+
+/// A run as the cache keeps it.
+pub type Run = Lenient<OperationRun>;
 
 /// How the controller runs, from the `run` flags.
 #[derive(Clone, Debug)]
@@ -42,12 +51,19 @@ pub struct Settings {
 /// A future run by a hook.
 pub type HookFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// A test seam: called with the run's (namespace, name).
+pub type Hook = Arc<dyn Fn(String, String) -> HookFuture + Send + Sync>;
+
 /// Seams for tests: `before_write` runs between the decision and its write, so a test can
-/// make a heartbeat land exactly there.
+/// make a heartbeat land exactly there; `before_confirmation` runs when the cache gave a
+/// final verdict, before the consistent read, so a test can write a claim the cache has
+/// not seen yet.
 #[derive(Clone, Default)]
 pub struct Hooks {
-    /// Called with (namespace, name) just before a status write.
-    pub before_write: Option<Arc<dyn Fn(String, String) -> HookFuture + Send + Sync>>,
+    /// Called just before a status write.
+    pub before_write: Option<Hook>,
+    /// Called just before the consistent read that confirms a final verdict.
+    pub before_confirmation: Option<Hook>,
 }
 
 /// What a reconcile needs.
@@ -57,7 +73,7 @@ pub struct Context {
     index: Arc<ArtifactIndex>,
     settings: Settings,
     metrics: Arc<Metrics>,
-    recorder: Recorder,
+    events: EventQueue,
     hooks: Hooks,
 }
 
@@ -67,10 +83,6 @@ pub enum Error {
     /// The API server refused or could not be reached.
     #[error("API request failed: {0}")]
     Api(#[from] kube::Error),
-}
-
-fn strip(object: &mut DynamicObject) {
-    object.managed_fields_mut().clear();
 }
 
 fn time_until(at: Timestamp, now: Timestamp) -> Duration {
@@ -97,7 +109,7 @@ fn outcome_label(decision: &Decision) -> &'static str {
     }
 }
 
-async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn reconcile(object: Arc<Run>, ctx: Arc<Context>) -> Result<Action, Error> {
     if !ctx.index.is_synced() {
         // an empty store must never read as "no evidence"
         return Ok(Action::requeue(Duration::from_millis(500)));
@@ -113,22 +125,18 @@ async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Acti
     result
 }
 
-async fn reconcile_object(object: &DynamicObject, ctx: &Context) -> Result<Action, Error> {
-    let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
+async fn reconcile_object(object: &Run, ctx: &Context) -> Result<Action, Error> {
+    let (Some(namespace), Some(name)) = (object.namespace(), object.meta().name.clone()) else {
+        tracing::warn!(problem = ?object.0.problem, "run cannot be named; skipped");
+        return Ok(Action::await_change());
+    };
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &namespace, &ctx.resource);
-    let mut current = object.clone();
+    let mut fetched: Option<Run> = None;
     // one look, and one more after a conflict: a conflict means "look again", not "retry"
     for attempt in 0..2 {
-        let value = serde_json::to_value(&current).unwrap_or_default();
-        let run = match OperationRun::salvage(&value) {
-            Ok(run) => run,
-            Err(why) => {
-                tracing::warn!(%namespace, %name, %why, "run cannot be read at all; skipped");
-                return Ok(Action::await_change());
-            }
-        };
+        let current = fetched.as_ref().unwrap_or(object);
+        let run = &current.0;
         let backups = ctx.index.backup_sets.claims(&namespace, &name);
         let snapshots = ctx.index.baseline_snapshots.claims(&namespace, &name);
         let evidence = Evidence {
@@ -136,8 +144,20 @@ async fn reconcile_object(object: &DynamicObject, ctx: &Context) -> Result<Actio
             baseline_snapshots: snapshots.iter().map(Arc::as_ref).collect(),
         };
         let now = Timestamp::now();
-        let decision = decide(&run, &evidence, now, &ctx.settings.config);
+        let mut decision = decide(run, &evidence, now, &ctx.settings.config);
         let family = run.object.spec.type_.clone();
+        if decision.takes_final_verdict() {
+            if let Some(hook) = &ctx.hooks.before_confirmation {
+                hook(namespace.clone(), name.clone()).await;
+            }
+            // a final verdict is never taken from a cache that may lag: read the claims
+            // again with a consistent read, decide again, and write what that says
+            let claims =
+                confirm::claims(&ctx.client, &namespace, &name, &family, &ctx.metrics).await?;
+            if let Some(claims) = claims {
+                decision = decide(run, &claims.evidence(), now, &ctx.settings.config);
+            }
+        }
         let label = outcome_label(&decision);
         ctx.metrics.reconciled(&family, label);
         let undecided =
@@ -176,34 +196,18 @@ async fn reconcile_object(object: &DynamicObject, ctx: &Context) -> Result<Actio
         .await
         {
             Ok(()) => {
-                let reference = current.object_ref(&ctx.resource);
-                for transition in &decision.transitions {
-                    match writer::publish(&ctx.recorder, &reference, transition).await {
-                        Ok(()) => {
-                            let kind = if transition.warning {
-                                "Warning"
-                            } else {
-                                "Normal"
-                            };
-                            ctx.metrics
-                                .events
-                                .get_or_create(&crate::metrics::EventLabel {
-                                    r#type: kind.into(),
-                                })
-                                .inc();
-                        }
-                        Err(e) => {
-                            tracing::warn!(%namespace, %name, error = %e, "could not publish event")
-                        }
-                    }
+                let reference = current.object_ref(&());
+                for transition in decision.transitions {
+                    ctx.events.send(reference.clone(), transition);
                 }
                 return Ok(next);
             }
             Err(e) if writer::is_conflict(&e) && attempt == 0 => {
                 ctx.metrics.write_conflicts.inc();
                 tracing::info!(%namespace, %name, "the run changed since it was observed; looking again");
-                match api.get_status(&name).await {
-                    Ok(fresh) => current = fresh,
+                let runs: Api<Run> = Api::namespaced(ctx.client.clone(), &namespace);
+                match runs.get_status(&name).await {
+                    Ok(fresh) => fetched = Some(fresh),
                     Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Action::await_change()),
                     Err(e) => return Err(e.into()),
                 }
@@ -218,32 +222,51 @@ async fn reconcile_object(object: &DynamicObject, ctx: &Context) -> Result<Actio
     Ok(Action::requeue(Duration::from_secs(1)))
 }
 
-fn error_policy(_object: Arc<DynamicObject>, error: &Error, _ctx: Arc<Context>) -> Action {
+fn error_policy(_object: Arc<Run>, error: &Error, _ctx: Arc<Context>) -> Action {
     tracing::warn!(error = %error, "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(5))
 }
 
-fn api_for(client: &Client, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
     match namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
-        None => Api::all_with(client.clone(), resource),
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
     }
 }
 
+/// How every watch lists: pages of this many objects.
+fn watch_config() -> watcher::Config {
+    watcher::Config::default().page_size(LIST_PAGE)
+}
+
+/// Objects per page of a watch's initial list (and of every re-list).
+const LIST_PAGE: u32 = 500;
+
 /// The artifact watch of one kind: updates the store, then yields the runs to look at again.
-fn artifact_triggers(
-    api: Api<DynamicObject>,
-    store: impl Fn(&watcher::Event<DynamicObject>) -> Vec<(String, String)> + Send + 'static,
-    run_resource: ApiResource,
-) -> impl futures::Stream<Item = ObjectRef<DynamicObject>> + Send + 'static {
-    watcher(api, watcher::Config::default())
+fn artifact_triggers<K>(
+    api: Api<Lenient<K>>,
+    store: impl Fn(&watcher::Event<Lenient<K>>) -> Vec<(String, String)> + Send + 'static,
+) -> impl futures::Stream<Item = ObjectRef<Run>> + Send + 'static
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + operationrun_crds::Salvage
+        + Default
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher(api, watch_config())
         .default_backoff()
-        .modify(strip)
         .filter_map(move |event| {
             let refs = match event {
                 Ok(event) => store(&event)
                     .into_iter()
-                    .map(|(ns, name)| ObjectRef::new_with(&name, run_resource.clone()).within(&ns))
+                    .map(|(ns, name)| ObjectRef::<Run>::new(&name).within(&ns))
                     .collect(),
                 Err(e) => {
                     tracing::warn!(error = %e, "artifact watch error; retrying");
@@ -253,6 +276,42 @@ fn artifact_triggers(
             futures::future::ready(Some(futures::stream::iter(refs)))
         })
         .flatten()
+}
+
+/// Keeps the undecided gauge true when runs go away: a deleted run is never reconciled, so
+/// it is forgotten on its Delete event, and a re-list forgets the runs deleted while the
+/// watch was down (those that the re-list no longer returns).
+struct ForgetDeleted {
+    metrics: Arc<Metrics>,
+    scope: Option<String>,
+    listed: Option<std::collections::HashSet<(String, String)>>,
+}
+
+impl ForgetDeleted {
+    fn observe(&mut self, event: &watcher::Event<Run>) {
+        let key = |run: &Run| Some((run.namespace()?, run.meta().name.clone()?));
+        match event {
+            watcher::Event::Delete(run) => {
+                if let Some((ns, name)) = key(run) {
+                    self.metrics.forget(&ns, &name);
+                }
+            }
+            watcher::Event::Init => self.listed = Some(Default::default()),
+            watcher::Event::InitApply(run) => {
+                if let (Some(listed), Some(k)) = (self.listed.as_mut(), key(run)) {
+                    listed.insert(k);
+                }
+            }
+            watcher::Event::InitDone => {
+                if let Some(listed) = self.listed.take() {
+                    self.metrics.retain(self.scope.as_deref(), |ns, name| {
+                        listed.contains(&(ns.to_string(), name.to_string()))
+                    });
+                }
+            }
+            watcher::Event::Apply(_) => {}
+        }
+    }
 }
 
 /// Runs the controller for one scope (a namespace, or all) until `shutdown` resolves.
@@ -265,48 +324,53 @@ async fn run_scope(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let runs = ApiResource::erase::<OperationRun>(&());
-    let backups = ApiResource::erase::<BackupSet>(&());
-    let snapshots = ApiResource::erase::<BaselineSnapshot>(&());
     let index = Arc::new(ArtifactIndex::default());
     let ns = namespace.as_deref();
 
-    let writer = reflector::store::Writer::new(runs.clone());
+    let writer = reflector::store::Writer::<Run>::new(());
     let reader = writer.as_reader();
+    let mut forget = ForgetDeleted {
+        metrics: metrics.clone(),
+        scope: namespace.clone(),
+        listed: None,
+    };
     let run_stream = reflector(
         writer,
-        watcher(api_for(&client, &runs, ns), watcher::Config::default())
+        watcher(api_for::<Run>(&client, ns), watch_config())
             .default_backoff()
-            .modify(strip),
+            .inspect_ok(move |event| forget.observe(event)),
     )
     .applied_objects();
 
     let bk_index = index.clone();
-    let backup_triggers = artifact_triggers(
-        api_for(&client, &backups, ns),
-        move |e| bk_index.backup_sets.handle(e),
-        runs.clone(),
-    );
+    let backup_triggers = artifact_triggers(api_for::<Lenient<BackupSet>>(&client, ns), move |e| {
+        bk_index.backup_sets.handle(e)
+    });
     let sn_index = index.clone();
     let snapshot_triggers = artifact_triggers(
-        api_for(&client, &snapshots, ns),
+        api_for::<Lenient<BaselineSnapshot>>(&client, ns),
         move |e| sn_index.baseline_snapshots.handle(e),
-        runs.clone(),
     );
 
     let reporter = Reporter {
         controller: writer::FIELD_MANAGER.to_string(),
         instance: Some(settings.instance.clone()),
     };
+    let events = EventQueue::start(
+        Recorder::new(client.clone(), reporter),
+        metrics.clone(),
+        EventLimits::default(),
+    );
     let ctx = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), reporter),
+        events,
         client,
-        resource: runs.clone(),
+        resource: runs,
         index,
         settings: settings.clone(),
         metrics,
         hooks,
     });
-    Controller::for_stream_with(run_stream, reader, runs)
+    Controller::for_stream_with(run_stream, reader, ())
         .reconcile_on(backup_triggers)
         .reconcile_on(snapshot_triggers)
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))
