@@ -5,7 +5,7 @@
 //!
 //! Modules depend on each other in one direction only: `vocabulary`, `time`, `config` and
 //! `evidence` at the bottom; then `staleness` and `families`; then `registry`, `outcome`,
-//! `conditions`; and this module, which only re-exports and composes them.
+//! `conditions` and `report`; and this module, which only re-exports and composes them.
 
 pub mod conditions;
 pub mod config;
@@ -13,6 +13,7 @@ pub mod evidence;
 pub mod families;
 pub mod outcome;
 pub mod registry;
+pub mod report;
 pub mod staleness;
 pub mod time;
 pub mod vocabulary;
@@ -24,8 +25,9 @@ pub use conditions::{Owned, Transition, is_owned};
 pub use config::Config;
 pub use evidence::{ArtifactKind, Evidence};
 pub use families::{ClaimScope, scope_of};
-pub use outcome::{MAX_RELATED, Verdict, judge};
+pub use outcome::{MAX_RELATED, Verdict, abandon_due, judge};
 pub use registry::{Family, claim_kind, lookup};
+pub use report::{ClaimReport, ClaimStanding, Coverage, CoverageLine, claim_reports, coverage};
 pub use staleness::{Phase, Staleness, staleness};
 pub use time::format_time;
 pub use vocabulary::{
@@ -96,10 +98,8 @@ pub fn decide(
     };
     let recheck_at = match (&state, &verdict) {
         (Staleness::Fresh { stale_at }, _) => Some(*stale_at),
-        (Staleness::Stale { since, .. }, Some(v)) if !v.reconciled && config.abandon_after > 0 => {
-            i64::try_from(config.abandon_after)
-                .ok()
-                .and_then(|after| since.checked_add(SignedDuration::from_secs(after)).ok())
+        (Staleness::Stale { since, .. }, Some(v)) if !v.reconciled => {
+            outcome::abandon_due(*since, config)
         }
         _ => None,
     }

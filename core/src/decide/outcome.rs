@@ -159,6 +159,18 @@ fn table(run: &Parsed<OperationRun>, f: Findings, adapter: Option<&'static str>)
     verdict(Rule::NoEvidence, pending, adapter, related)
 }
 
+/// The instant after which an undecided run, stale since `stale_since`, is closed as
+/// Abandoned; `None` when abandonment is disabled (`abandon_after` 0) or out of range.
+pub fn abandon_due(stale_since: Timestamp, config: &Config) -> Option<Timestamp> {
+    if config.abandon_after == 0 {
+        return None;
+    }
+    let after = i64::try_from(config.abandon_after).ok()?;
+    stale_since
+        .checked_add(SignedDuration::from_secs(after))
+        .ok()
+}
+
 /// Replaces an undecided verdict by `Abandoned` once `now > stale_since + abandon_after`.
 pub fn abandon_if_due(
     v: Verdict,
@@ -166,16 +178,12 @@ pub fn abandon_if_due(
     now: Timestamp,
     config: &Config,
 ) -> Verdict {
-    if v.reconciled || config.abandon_after == 0 {
+    if v.reconciled {
         return v;
     }
-    let after = i64::try_from(config.abandon_after).unwrap_or(i64::MAX);
-    let due = match stale_since.checked_add(SignedDuration::from_secs(after)) {
-        Ok(due) => due,
-        Err(_) => return v,
-    };
-    if now <= due {
-        return v;
+    match abandon_due(stale_since, config) {
+        Some(due) if now > due => {}
+        _ => return v,
     }
     Verdict {
         rule: v.rule,

@@ -3,7 +3,10 @@
 use operationrun_crds::{BackupSet, OperationRun, Parsed};
 
 use super::adapter::{Adapter, Findings, UNSPECIFIED, categories, category_list, plural};
-use super::claims::{SingleArtifact, examine_single_artifact};
+use super::claims::{
+    SingleArtifact, WrittenCounts, examine_single_artifact, report_single_artifact, shown,
+};
+use super::report::ClaimReport;
 use crate::decide::evidence::{ArtifactKind, Evidence};
 
 /// Decides scheduled backups from BackupSets.
@@ -19,16 +22,32 @@ impl Adapter for BackupScheduleExecute {
     }
 
     fn examine(&self, run: &OperationRun, evidence: &Evidence<'_>) -> Findings {
-        let claims = SingleArtifact {
-            kind: "BackupSet",
-            owner: "backup schedule",
-            run_owner: run.spec.backup_schedule_ref.as_ref(),
-            missing_owner: "The run has no spec.backupScheduleRef, which a scheduled backup requires.",
-            artifacts: &evidence.backup_sets,
-            run_ref: |a| a.spec.operation_run_ref.as_ref(),
-            owner_ref: |a| a.spec.backup_schedule_ref.as_ref(),
-        };
-        examine_single_artifact(run, claims, examine_set)
+        examine_single_artifact(run, claims(run, evidence), examine_set)
+    }
+
+    fn claim_reports(&self, run: &OperationRun, evidence: &Evidence<'_>) -> Vec<ClaimReport> {
+        report_single_artifact(run, self.family(), &claims(run, evidence))
+    }
+}
+
+/// How BackupSets claim a run: by its uid and its backup schedule.
+fn claims<'e>(run: &'e OperationRun, evidence: &'e Evidence<'_>) -> SingleArtifact<'e, BackupSet> {
+    SingleArtifact {
+        kind: ArtifactKind::BackupSet.as_str(),
+        owner: "backup schedule",
+        run_owner: run.spec.backup_schedule_ref.as_ref(),
+        missing_owner: "The run has no spec.backupScheduleRef, which a scheduled backup requires.",
+        artifacts: &evidence.backup_sets,
+        run_ref: |a| a.spec.operation_run_ref.as_ref(),
+        owner_ref: |a| a.spec.backup_schedule_ref.as_ref(),
+        written: |a| {
+            let w = Written::of(a);
+            WrittenCounts {
+                summary: w.summary(),
+                contradiction: w.counts().err(),
+            }
+        },
+        failures: |a| a.status.as_ref().and_then(|s| s.failures.as_ref()),
     }
 }
 
@@ -40,30 +59,68 @@ struct Counts {
     skipped: i64,
 }
 
+/// A BackupSet's state and counts as the worker wrote them.
+struct Written<'a> {
+    state: Option<&'a str>,
+    total: Option<i64>,
+    succeeded: Option<i64>,
+    failed: Option<i64>,
+    skipped: Option<i64>,
+}
+
+impl<'a> Written<'a> {
+    fn of(set: &'a BackupSet) -> Self {
+        let status = set.status.as_ref();
+        let summary = status.and_then(|s| s.summary.as_ref());
+        Written {
+            state: status.and_then(|s| s.state.as_deref()),
+            total: summary.and_then(|s| s.items_total),
+            succeeded: summary.and_then(|s| s.succeeded),
+            failed: summary.and_then(|s| s.failed),
+            skipped: summary.and_then(|s| s.skipped),
+        }
+    }
+
+    /// The counts the decision reads (an absent count is 0), or why they contradict
+    /// themselves.
+    fn counts(&self) -> Result<Counts, String> {
+        let c = Counts {
+            total: self.total.unwrap_or(0),
+            succeeded: self.succeeded.unwrap_or(0),
+            failed: self.failed.unwrap_or(0),
+            skipped: self.skipped.unwrap_or(0),
+        };
+        if c.total < 0 || c.succeeded < 0 || c.failed < 0 || c.skipped < 0 {
+            return Err("it reports a negative count".into());
+        }
+        let sum = c.succeeded as i128 + c.failed as i128 + c.skipped as i128;
+        if sum > c.total as i128 {
+            return Err(format!(
+                "succeeded + failed + skipped ({sum}) exceeds itemsTotal ({})",
+                c.total
+            ));
+        }
+        Ok(c)
+    }
+
+    /// "Finalized: 100 succeeded, 20 failed, 0 skipped of 120 total".
+    fn summary(&self) -> String {
+        format!(
+            "{}: {} succeeded, {} failed, {} skipped of {} total",
+            self.state.unwrap_or("no state"),
+            shown(self.succeeded),
+            shown(self.failed),
+            shown(self.skipped),
+            shown(self.total)
+        )
+    }
+}
+
 fn counts(set: &Parsed<BackupSet>) -> Result<Counts, String> {
     if let Some(problem) = &set.problem {
         return Err(format!("its fields cannot be read ({problem})"));
     }
-    let summary = set.object.status.as_ref().and_then(|s| s.summary.as_ref());
-    let get =
-        |f: fn(&operationrun_crds::BackupSummary) -> Option<i64>| summary.and_then(f).unwrap_or(0);
-    let c = Counts {
-        total: get(|s| s.items_total),
-        succeeded: get(|s| s.succeeded),
-        failed: get(|s| s.failed),
-        skipped: get(|s| s.skipped),
-    };
-    if c.total < 0 || c.succeeded < 0 || c.failed < 0 || c.skipped < 0 {
-        return Err("it reports a negative count".into());
-    }
-    let sum = c.succeeded as i128 + c.failed as i128 + c.skipped as i128;
-    if sum > c.total as i128 {
-        return Err(format!(
-            "succeeded + failed + skipped ({sum}) exceeds itemsTotal ({})",
-            c.total
-        ));
-    }
-    Ok(c)
+    Written::of(&set.object).counts()
 }
 
 fn examine_set(set: &Parsed<BackupSet>, findings: &mut Findings) {

@@ -3,7 +3,10 @@
 use operationrun_crds::{BaselineSnapshot, OperationRun, Parsed};
 
 use super::adapter::{Adapter, Findings, categories, plural};
-use super::claims::{SingleArtifact, examine_single_artifact};
+use super::claims::{
+    SingleArtifact, WrittenCounts, examine_single_artifact, report_single_artifact, shown,
+};
+use super::report::ClaimReport;
 use crate::decide::evidence::{ArtifactKind, Evidence};
 
 /// Decides baseline captures from BaselineSnapshots.
@@ -19,16 +22,35 @@ impl Adapter for BaselineCapture {
     }
 
     fn examine(&self, run: &OperationRun, evidence: &Evidence<'_>) -> Findings {
-        let claims = SingleArtifact {
-            kind: "BaselineSnapshot",
-            owner: "baseline profile",
-            run_owner: run.spec.baseline_profile_ref.as_ref(),
-            missing_owner: "The run has no spec.baselineProfileRef, which a baseline capture requires.",
-            artifacts: &evidence.baseline_snapshots,
-            run_ref: |a| a.spec.operation_run_ref.as_ref(),
-            owner_ref: |a| a.spec.baseline_profile_ref.as_ref(),
-        };
-        examine_single_artifact(run, claims, examine_snapshot)
+        examine_single_artifact(run, claims(run, evidence), examine_snapshot)
+    }
+
+    fn claim_reports(&self, run: &OperationRun, evidence: &Evidence<'_>) -> Vec<ClaimReport> {
+        report_single_artifact(run, self.family(), &claims(run, evidence))
+    }
+}
+
+/// How BaselineSnapshots claim a run: by its uid and its baseline profile.
+fn claims<'e>(
+    run: &'e OperationRun,
+    evidence: &'e Evidence<'_>,
+) -> SingleArtifact<'e, BaselineSnapshot> {
+    SingleArtifact {
+        kind: ArtifactKind::BaselineSnapshot.as_str(),
+        owner: "baseline profile",
+        run_owner: run.spec.baseline_profile_ref.as_ref(),
+        missing_owner: "The run has no spec.baselineProfileRef, which a baseline capture requires.",
+        artifacts: &evidence.baseline_snapshots,
+        run_ref: |a| a.spec.operation_run_ref.as_ref(),
+        owner_ref: |a| a.spec.baseline_profile_ref.as_ref(),
+        written: |a| {
+            let w = Written::of(a);
+            WrittenCounts {
+                summary: w.summary(),
+                contradiction: w.counts().err(),
+            }
+        },
+        failures: |a| a.status.as_ref().and_then(|s| s.failures.as_ref()),
     }
 }
 
@@ -39,47 +61,100 @@ struct Counts {
     gap_reasons: Vec<String>,
 }
 
+/// A BaselineSnapshot's state and counts as the worker wrote them.
+struct Written<'a> {
+    state: Option<&'a str>,
+    total: Option<i64>,
+    captured: Option<i64>,
+    /// Each gap's reason and count.
+    gaps: Vec<(Option<&'a str>, Option<i64>)>,
+    fallback: Option<bool>,
+}
+
+impl<'a> Written<'a> {
+    fn of(snapshot: &'a BaselineSnapshot) -> Self {
+        let status = snapshot.status.as_ref();
+        let summary = status.and_then(|s| s.summary.as_ref());
+        Written {
+            state: status.and_then(|s| s.state.as_deref()),
+            total: summary.and_then(|s| s.subjects_total),
+            captured: summary.and_then(|s| s.captured),
+            gaps: summary
+                .and_then(|s| s.gaps.as_ref())
+                .into_iter()
+                .flatten()
+                .map(|g| (g.reason.as_deref(), g.count))
+                .collect(),
+            fallback: status.and_then(|s| s.fallback_used),
+        }
+    }
+
+    /// The counts the decision reads (an absent count is 0), or why they contradict
+    /// themselves.
+    fn counts(&self) -> Result<Counts, String> {
+        let total = self.total.unwrap_or(0);
+        let captured = self.captured.unwrap_or(0);
+        let mut gaps: i128 = 0;
+        let mut gap_reasons = Vec::new();
+        for (reason, count) in &self.gaps {
+            let count = count.unwrap_or(0);
+            if count < 0 {
+                return Err("it reports a negative gap count".into());
+            }
+            if count > 0 {
+                gap_reasons.push(format!("{count} {}", reason.unwrap_or("unspecified")));
+            }
+            gaps += count as i128;
+        }
+        if total < 0 || captured < 0 {
+            return Err("it reports a negative count".into());
+        }
+        if captured as i128 + gaps > total as i128 {
+            return Err(format!(
+                "captured + gaps ({}) exceeds subjectsTotal ({total})",
+                captured as i128 + gaps
+            ));
+        }
+        Ok(Counts {
+            total,
+            captured,
+            gaps: gaps as i64,
+            gap_reasons,
+        })
+    }
+
+    /// "Finalized: 30 captured of 40 total; gaps: MissingPermission 10".
+    fn summary(&self) -> String {
+        let gaps = if self.gaps.is_empty() {
+            "no gaps".to_string()
+        } else {
+            let list: Vec<String> = self
+                .gaps
+                .iter()
+                .map(|(reason, count)| {
+                    format!("{} {}", reason.unwrap_or("unspecified"), shown(*count))
+                })
+                .collect();
+            format!("gaps: {}", list.join(", "))
+        };
+        let mut text = format!(
+            "{}: {} captured of {} total; {gaps}",
+            self.state.unwrap_or("no state"),
+            shown(self.captured),
+            shown(self.total)
+        );
+        if self.fallback == Some(true) {
+            text.push_str("; captured from cached inventory (fallback)");
+        }
+        text
+    }
+}
+
 fn counts(snapshot: &Parsed<BaselineSnapshot>) -> Result<Counts, String> {
     if let Some(problem) = &snapshot.problem {
         return Err(format!("its fields cannot be read ({problem})"));
     }
-    let summary = snapshot
-        .object
-        .status
-        .as_ref()
-        .and_then(|s| s.summary.as_ref());
-    let total = summary.and_then(|s| s.subjects_total).unwrap_or(0);
-    let captured = summary.and_then(|s| s.captured).unwrap_or(0);
-    let mut gaps: i128 = 0;
-    let mut gap_reasons = Vec::new();
-    for gap in summary.and_then(|s| s.gaps.as_ref()).into_iter().flatten() {
-        let count = gap.count.unwrap_or(0);
-        if count < 0 {
-            return Err("it reports a negative gap count".into());
-        }
-        if count > 0 {
-            gap_reasons.push(format!(
-                "{count} {}",
-                gap.reason.as_deref().unwrap_or("unspecified")
-            ));
-        }
-        gaps += count as i128;
-    }
-    if total < 0 || captured < 0 {
-        return Err("it reports a negative count".into());
-    }
-    if captured as i128 + gaps > total as i128 {
-        return Err(format!(
-            "captured + gaps ({}) exceeds subjectsTotal ({total})",
-            captured as i128 + gaps
-        ));
-    }
-    Ok(Counts {
-        total,
-        captured,
-        gaps: gaps as i64,
-        gap_reasons,
-    })
+    Written::of(&snapshot.object).counts()
 }
 
 fn examine_snapshot(snapshot: &Parsed<BaselineSnapshot>, findings: &mut Findings) {

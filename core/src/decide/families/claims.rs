@@ -1,9 +1,10 @@
 //! Claims and scope (docs/concepts.md#claims-and-scope): which artifacts name a run, which
 //! of them are evidence, and the findings shared by families proven by one artifact.
 
-use operationrun_crds::{ArtifactRef, LocalRef, OperationRun, Parsed, RunRef};
+use operationrun_crds::{ArtifactRef, Failure, LocalRef, OperationRun, Parsed, RunRef};
 
 use super::adapter::{Findings, plural};
+use super::report::{ClaimReport, ClaimStanding};
 
 /// Where a claim stands with respect to a run's scope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,27 +73,11 @@ pub(crate) fn claims<'a, K: kube::Resource>(
     let mut first_out_of_scope: Option<&str> = None;
     for artifact in artifacts {
         let object = &artifact.object;
-        if object.meta().namespace.as_deref() != namespace || name.is_empty() {
-            continue;
-        }
-        let Some(reference) = run_ref(object) else {
+        let Some(reference) = naming_run(name, namespace, object, &run_ref) else {
             continue;
         };
-        if reference.name != name {
-            continue;
-        }
         let artifact_name = object.meta().name.as_deref().unwrap_or_default();
-        // an unreadable claim fails closed: it is in scope, and malformed
-        let scope = if artifact.problem.is_some() {
-            ClaimScope::InScope
-        } else {
-            scope_of(
-                run_uid,
-                reference.uid.as_deref(),
-                run_owner,
-                owner_ref(object),
-            )
-        };
+        let scope = claim_scope(artifact, reference, run_uid, run_owner, owner_ref(object));
         if scope == ClaimScope::InScope {
             claims.in_scope.push(artifact);
         } else {
@@ -113,6 +98,36 @@ pub(crate) fn claims<'a, K: kube::Resource>(
         .in_scope
         .sort_by(|a, b| a.object.meta().name.cmp(&b.object.meta().name));
     claims
+}
+
+/// The artifact's reference to the run when it is a claim at all: in the run's namespace,
+/// naming the run (a run without a name has no claims).
+fn naming_run<'k, K: kube::Resource>(
+    name: &str,
+    namespace: Option<&str>,
+    object: &'k K,
+    run_ref: &impl Fn(&K) -> Option<&RunRef>,
+) -> Option<&'k RunRef> {
+    if object.meta().namespace.as_deref() != namespace || name.is_empty() {
+        return None;
+    }
+    run_ref(object).filter(|reference| reference.name == name)
+}
+
+/// The scope of one claim. An unreadable claim fails closed: it is in scope (and
+/// malformed); otherwise [`scope_of`] judges its uid and owner.
+fn claim_scope<K>(
+    artifact: &Parsed<K>,
+    reference: &RunRef,
+    run_uid: Option<&str>,
+    run_owner: Option<&LocalRef>,
+    claimed_owner: Option<&LocalRef>,
+) -> ClaimScope {
+    if artifact.problem.is_some() {
+        ClaimScope::InScope
+    } else {
+        scope_of(run_uid, reference.uid.as_deref(), run_owner, claimed_owner)
+    }
 }
 
 /// The `relatedArtifacts` entry of an artifact.
@@ -155,6 +170,74 @@ pub(crate) struct SingleArtifact<'e, K> {
     pub run_ref: fn(&K) -> Option<&RunRef>,
     /// The artifact's reference to its owner.
     pub owner_ref: fn(&K) -> Option<&LocalRef>,
+    /// The artifact's counts as written, read by the function the adapter decides with.
+    pub written: fn(&K) -> WrittenCounts,
+    /// The failures the artifact records.
+    pub failures: fn(&K) -> Option<&Vec<Failure>>,
+}
+
+/// An artifact's counts as a tool shows them.
+pub(crate) struct WrittenCounts {
+    /// State and counts as written; an absent value shows as `?`.
+    pub summary: String,
+    /// Why the counts contradict themselves, if they do.
+    pub contradiction: Option<String>,
+}
+
+/// Every artifact of one kind that names the run, with where it stands: the report behind
+/// [`Adapter::claim_reports`](super::adapter::Adapter::claim_reports) for families proven
+/// by one artifact. Scope is judged as [`examine_single_artifact`] judges it.
+pub(crate) fn report_single_artifact<K: kube::Resource<DynamicType = ()>>(
+    run: &OperationRun,
+    family: &'static str,
+    c: &SingleArtifact<'_, K>,
+) -> Vec<ClaimReport> {
+    let name = run.metadata.name.as_deref().unwrap_or_default();
+    let namespace = run.metadata.namespace.as_deref();
+    let run_uid = run.metadata.uid.as_deref().filter(|u| !u.is_empty());
+    let run_owner = c.run_owner.filter(|r| !r.name.is_empty());
+    let other_family = run.spec.type_ != family;
+    c.artifacts
+        .iter()
+        .filter_map(|artifact| {
+            let object = &artifact.object;
+            let reference = naming_run(name, namespace, object, &c.run_ref)?;
+            let claimed_uid = reference.uid.as_deref();
+            let claimed_owner = (c.owner_ref)(object);
+            let standing = if other_family {
+                ClaimStanding::OtherFamily { family }
+            } else {
+                match claim_scope(artifact, reference, run_uid, run_owner, claimed_owner) {
+                    ClaimScope::InScope => ClaimStanding::InScope,
+                    ClaimScope::OtherRunUid => ClaimStanding::OtherRunUid {
+                        claimed_uid: claimed_uid.filter(|u| !u.is_empty()).map(String::from),
+                        run_uid: run_uid.map(String::from),
+                    },
+                    ClaimScope::OtherOwner => ClaimStanding::OtherOwner {
+                        owner_field: c.owner,
+                        claimed_owner: claimed_owner.map(|o| o.name.clone()),
+                        run_owner: run_owner.map(|o| o.name.clone()),
+                    },
+                }
+            };
+            let written = (c.written)(object);
+            Some(ClaimReport {
+                kind: c.kind,
+                name: object.meta().name.clone().unwrap_or_default(),
+                uid: object.meta().uid.clone().unwrap_or_default(),
+                standing,
+                counts: written.summary,
+                contradiction: written.contradiction,
+                unreadable: artifact.problem.clone(),
+                failures: (c.failures)(object).cloned().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// A count as a tool shows it: `?` when absent.
+pub(crate) fn shown(count: Option<i64>) -> String {
+    count.map_or("?".into(), |n| n.to_string())
 }
 
 /// The findings shared by families proven by one artifact: the required owner reference,

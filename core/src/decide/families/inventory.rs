@@ -2,9 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use operationrun_crds::OperationRun;
+use operationrun_crds::{CoverageEntry, OperationRun};
 
 use super::adapter::{Adapter, Findings, UNSPECIFIED, plural};
+use super::report::{Coverage, CoverageLine};
 use crate::decide::evidence::Evidence;
 
 /// Decides inventory syncs from `status.inventory.coverage`.
@@ -17,16 +18,7 @@ impl Adapter for InventorySync {
 
     fn examine(&self, run: &OperationRun, _evidence: &Evidence<'_>) -> Findings {
         let mut findings = Findings::default();
-        let wanted: BTreeSet<&str> = run
-            .spec
-            .inventory
-            .as_ref()
-            .and_then(|i| i.policy_types.as_ref())
-            .into_iter()
-            .flatten()
-            .map(|t| t.trim())
-            .filter(|t| !t.is_empty())
-            .collect();
+        let wanted = requested(run);
         if wanted.is_empty() {
             findings.invalid_run = Some(
                 "The run has no spec.inventory.policyTypes, which an inventory sync requires."
@@ -34,28 +26,7 @@ impl Adapter for InventorySync {
             );
             return findings;
         }
-        let coverage = run
-            .status
-            .as_ref()
-            .and_then(|s| s.inventory.as_ref())
-            .and_then(|i| i.coverage.as_ref());
-        let mut entries: BTreeMap<&str, Vec<(&str, Option<&str>)>> = BTreeMap::new();
-        let mut outside = BTreeSet::new();
-        for entry in coverage.into_iter().flatten() {
-            let policy_type = entry
-                .policy_type
-                .as_deref()
-                .map(str::trim)
-                .unwrap_or_default();
-            if wanted.contains(policy_type) {
-                entries.entry(policy_type).or_default().push((
-                    entry.state.as_deref().unwrap_or_default(),
-                    entry.failure_category.as_deref(),
-                ));
-            } else {
-                outside.insert(policy_type);
-            }
-        }
+        let Sorted { entries, outside } = sort(&wanted, recorded(run));
         findings.has_in_scope = !entries.is_empty();
         if !outside.is_empty() {
             findings.out_of_scope = Some(format!(
@@ -77,9 +48,10 @@ impl Adapter for InventorySync {
         }
         let mut succeeded = Vec::new();
         let mut failed = Vec::new();
-        for (policy_type, list) in &entries {
-            let (state, category) = list[0];
-            match state {
+        // no type has two entries here: each list holds exactly one
+        for (policy_type, entry) in entries.iter().filter_map(|(t, l)| Some((t, l.first()?))) {
+            let category = entry.failure_category.as_deref();
+            match entry.state.as_deref().unwrap_or_default() {
                 "Succeeded" => succeeded.push(*policy_type),
                 "Failed" => {
                     failed.push(*policy_type);
@@ -126,4 +98,87 @@ impl Adapter for InventorySync {
         };
         findings
     }
+
+    fn coverage<'r>(&self, run: &'r OperationRun) -> Option<Coverage<'r>> {
+        let wanted = requested(run);
+        let Sorted { entries, .. } = sort(&wanted, recorded(run));
+        let lines = recorded(run)
+            .map(|entry| {
+                let covered = entries.get(policy_type(entry));
+                CoverageLine {
+                    entry,
+                    in_scope: covered.is_some(),
+                    duplicate: covered.is_some_and(|list| list.len() > 1),
+                }
+            })
+            .collect();
+        Some(Coverage {
+            note: "an inventory sync's evidence is its own coverage",
+            entries: lines,
+            missing: wanted
+                .iter()
+                .copied()
+                .filter(|t| !entries.contains_key(t))
+                .collect(),
+        })
+    }
+}
+
+/// The policy types the run asks for: a set, trimmed, empty names dropped.
+fn requested(run: &OperationRun) -> BTreeSet<&str> {
+    run.spec
+        .inventory
+        .as_ref()
+        .and_then(|i| i.policy_types.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The coverage entries the run recorded, in order.
+fn recorded(run: &OperationRun) -> impl Iterator<Item = &CoverageEntry> {
+    run.status
+        .as_ref()
+        .and_then(|s| s.inventory.as_ref())
+        .and_then(|i| i.coverage.as_ref())
+        .into_iter()
+        .flatten()
+}
+
+/// The policy type an entry covers, trimmed.
+fn policy_type(entry: &CoverageEntry) -> &str {
+    entry
+        .policy_type
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+}
+
+/// Coverage entries sorted by scope.
+struct Sorted<'r> {
+    /// In-scope entries by requested policy type; more than one for a type is ambiguous.
+    entries: BTreeMap<&'r str, Vec<&'r CoverageEntry>>,
+    /// Policy types covered that were not requested: not evidence.
+    outside: BTreeSet<&'r str>,
+}
+
+fn sort<'r>(
+    wanted: &BTreeSet<&str>,
+    coverage: impl Iterator<Item = &'r CoverageEntry>,
+) -> Sorted<'r> {
+    let mut sorted = Sorted {
+        entries: BTreeMap::new(),
+        outside: BTreeSet::new(),
+    };
+    for entry in coverage {
+        let policy_type = policy_type(entry);
+        if wanted.contains(policy_type) {
+            sorted.entries.entry(policy_type).or_default().push(entry);
+        } else {
+            sorted.outside.insert(policy_type);
+        }
+    }
+    sorted
 }

@@ -34,7 +34,7 @@ pub enum ClaimStanding {
 }
 
 /// One artifact in the run's namespace naming the run, as the adapter of its kind sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ClaimReport {
     /// The artifact kind, e.g. "BackupSet".
     pub kind: &'static str,
@@ -57,7 +57,7 @@ pub struct ClaimReport {
 }
 
 /// A run's own coverage (for families proven by the run itself), as its adapter reads it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Coverage<'r> {
     /// Why no artifact is evidence for such a run, e.g. "an inventory sync's evidence is
     /// its own coverage".
@@ -69,7 +69,7 @@ pub struct Coverage<'r> {
 }
 
 /// One coverage entry and where it stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CoverageLine<'r> {
     /// The entry as written.
     pub entry: &'r CoverageEntry,
