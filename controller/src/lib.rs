@@ -4,6 +4,7 @@
 //! what talks to the cluster: watches, stores, the status writer, leader election, metrics
 //! and HTTP.
 
+pub mod cli;
 pub mod http;
 pub mod leader;
 pub mod metrics;

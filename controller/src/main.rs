@@ -3,100 +3,17 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use jiff::Timestamp;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use operationrun_controller::cli::{Cli, Command, EvaluateArgs, LogFormat, Output, RunArgs};
 use operationrun_controller::http::{self, Health};
 use operationrun_controller::metrics::Metrics;
 use operationrun_controller::reconciler::{self, Hooks, Settings};
 use operationrun_controller::{leader, telemetry};
-use operationrun_core::args::DecisionArgs;
 use operationrun_core::{evaluate, manifests};
-
-/// Decides the true outcome of stale OperationRuns from the evidence they produced.
-#[derive(Parser)]
-#[command(name = "operationrun-controller", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the controller against the cluster of the kubeconfig (or in-cluster).
-    Run(RunArgs),
-    /// Print, for every OperationRun in the given manifests, the controller-owned conditions
-    /// after one reconcile at --now, without a cluster.
-    Evaluate(EvaluateArgs),
-    /// Print the CustomResourceDefinitions, or write them into a folder.
-    Crds {
-        /// Write one file per CRD into this folder instead of printing.
-        #[arg(long)]
-        output_dir: Option<PathBuf>,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Args)]
-struct RunArgs {
-    /// Watch only this namespace (repeatable); default: all namespaces.
-    #[arg(long = "namespace", value_name = "NS")]
-    namespaces: Vec<String>,
-    /// Namespace of the leader-election Lease (default: $POD_NAMESPACE).
-    #[arg(long, env = "POD_NAMESPACE")]
-    lease_namespace: Option<String>,
-    /// Name of the leader-election Lease.
-    #[arg(long, default_value = "operationrun-controller")]
-    lease_name: String,
-    /// Run without leader election (only one replica may run).
-    #[arg(long)]
-    no_leader_election: bool,
-    /// Decide, log and count in metrics, but write nothing and emit no Events.
-    #[arg(long)]
-    dry_run: bool,
-    #[command(flatten)]
-    flags: DecisionArgs,
-    /// Address serving /metrics, /healthz and /readyz.
-    #[arg(long, default_value = "0.0.0.0:8080")]
-    http_addr: std::net::SocketAddr,
-    /// Log format.
-    #[arg(long, value_enum, default_value = "text")]
-    log_format: LogFormat,
-    /// Log level (error, warn, info, debug, trace); RUST_LOG overrides it.
-    #[arg(long, default_value = "info")]
-    log_level: String,
-    /// Runs reconciled at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    concurrency: u16,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Output {
-    Json,
-    Table,
-}
-
-#[derive(Args)]
-struct EvaluateArgs {
-    /// Manifest files or directories (YAML or JSON; multi-document; kind: List).
-    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
-    files: Vec<PathBuf>,
-    /// The decision time, RFC 3339 (default: now).
-    #[arg(long)]
-    now: Option<Timestamp>,
-    /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
-    output: Output,
-    #[command(flatten)]
-    flags: DecisionArgs,
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -13,92 +11,35 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use support::*;
+use testenv::controller::{Controller, Launch};
 
-struct Process {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-async fn spawn(c: &Cluster, sa: &str, extra: &[&str]) -> Process {
+/// `operationrun-controller run` as ServiceAccount `sa`, leader election on its Lease in
+/// [`SYSTEM_NS`], with `extra` flags; ready once it returns.
+async fn spawn(c: &Cluster, sa: &str, extra: &[&str]) -> Controller {
     let token =
         c.cp.service_account_token(SYSTEM_NS, sa)
             .await
             .expect("token");
     let kubeconfig = c.cp.kubeconfig_for_token(&token).expect("kubeconfig");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_operationrun-controller"))
+    Launch::new(env!("CARGO_BIN_EXE_operationrun-controller"))
         .args([
             "run",
-            "--http-addr",
-            &addr,
             "--log-format",
             "json",
             "--lease-namespace",
             SYSTEM_NS,
         ])
-        .args(extra)
-        .env("KUBECONFIG", kubeconfig)
+        .args(extra.iter().copied())
+        .kubeconfig(kubeconfig)
         .env("POD_NAME", format!("{sa}-pod"))
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("controller starts");
-    let process = Process { child, addr };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&process, "/readyz").await.0 != 200 {
-        assert!(Instant::now() < deadline, "controller never became ready");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    process
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("the controller starts: {e}"))
 }
 
-async fn get(p: &Process, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(&p.addr).await else {
-        return (0, String::new());
-    };
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).await.is_err() {
-        return (0, String::new());
-    }
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text).await;
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
-}
-
-fn sigterm(p: &Process) {
-    // SAFETY: sending a signal to our own child process id
-    let rc = unsafe { libc_kill(p.child.id() as i32, 15) };
-    assert_eq!(rc, 0, "SIGTERM delivered");
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
+/// `GET path`: the status code (0 if nothing answered) and the body.
+async fn get(p: &Controller, path: &str) -> (u16, String) {
+    p.get(path).await.unwrap_or((0, String::new()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,18 +80,10 @@ async fn health_metrics_and_a_released_lease_on_sigterm() {
         lease.spec.and_then(|s| s.holder_identity).as_deref(),
         Some("operationrun-controller-pod")
     );
-    sigterm(&p);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = p.child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the controller did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = p
+        .terminate()
+        .await
+        .expect("the controller stops on SIGTERM");
     assert!(status.success(), "graceful shutdown exits 0: {status}");
     let lease = leases.get("operationrun-controller").await.expect("lease");
     assert_eq!(

@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -20,21 +20,13 @@ use operationrun_core::{evaluate, manifests};
 use operationrun_crds::{BackupSet, BaselineSnapshot, OperationRun};
 use serde_json::{Value, json};
 use testenv::ControlPlane;
+use testenv::controller::Launch;
 
 const RELEASE_NS: &str = "operationrun-system";
 const CHART_SA: &str = "operationrun-controller";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn run(mut cmd: Command, stdin: Option<&str>) -> (bool, String, String) {
@@ -56,13 +48,6 @@ fn run(mut cmd: Command, stdin: Option<&str>) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
 }
 
 /// The fields compared: everything but lastTransitionTime, messages and artifact UIDs (the
@@ -107,17 +92,9 @@ async fn examples_end_as_evaluate_says_on_a_real_cluster() {
     let admin = cp.client();
 
     // the chart, rendered by the built Helm with its CRDs, applied as an operator would
-    let (ok, rendered, err) = run(
-        {
-            let mut c = cp.helm();
-            c.args(["template", "operationrun-controller"])
-                .arg(root().join("charts/operationrun-controller"));
-            c.args(["--namespace", RELEASE_NS, "--include-crds"]);
-            c
-        },
-        None,
-    );
-    assert!(ok, "helm template: {err}");
+    let rendered =
+        testenv::chart::render("operationrun-controller", RELEASE_NS, &["--include-crds"])
+            .expect("helm template");
     let (ok, _, err) = run(
         {
             let mut c = cp.kubectl();
@@ -155,29 +132,14 @@ async fn examples_end_as_evaluate_says_on_a_real_cluster() {
         .await
         .expect("token");
     let kubeconfig = cp.kubeconfig_for_token(&token).expect("kubeconfig");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let args: Vec<String> = testenv::chart::deployment_args(&rendered)
-        .expect("Deployment args")
-        .into_iter()
-        .map(|a| {
-            if a.starts_with("--http-addr=") {
-                format!("--http-addr={addr}")
-            } else {
-                a
-            }
-        })
-        .collect();
-    let _controller = Killed(
-        Command::new(env!("CARGO_BIN_EXE_operationrun-controller"))
-            .args(&args)
-            .env("KUBECONFIG", &kubeconfig)
-            .env("POD_NAMESPACE", RELEASE_NS)
-            .env("POD_NAME", "operationrun-controller-e2e")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("controller starts"),
-    );
+    let _controller = Launch::new(env!("CARGO_BIN_EXE_operationrun-controller"))
+        .args(testenv::chart::deployment_args(&rendered).expect("Deployment args"))
+        .kubeconfig(&kubeconfig)
+        .env("POD_NAMESPACE", RELEASE_NS)
+        .env("POD_NAME", "operationrun-controller-e2e")
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("the controller starts: {e}"));
 
     // every example, applied as its workers would
     let examples = root().join("examples");
@@ -256,7 +218,8 @@ async fn examples_end_as_evaluate_says_on_a_real_cluster() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
-    // the controller's identity is refused everything SPEC §8 does not grant
+    // the controller's identity is refused everything the chart does not grant
+    // (docs/operating.md#rbac)
     let sa = cp.client_for_token(&token).await.expect("sa client");
     let forbidden =
         |r: Result<(), kube::Error>| matches!(r, Err(kube::Error::Api(s)) if s.code == 403);

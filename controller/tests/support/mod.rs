@@ -1,5 +1,6 @@
 //! Shared set-up for tests against the real control plane: CRDs, namespaces, the
-//! controller's ServiceAccount with exactly the RBAC of SPEC §8, and worker-style writes.
+//! controller's ServiceAccount with the RBAC the Helm chart grants it (docs/operating.md#rbac),
+//! and worker-style writes.
 #![allow(dead_code)]
 
 use std::time::{Duration, Instant};
@@ -70,59 +71,45 @@ pub async fn cluster(tenants: &[&str]) -> Cluster {
     Cluster { cp, admin }
 }
 
-/// The RBAC of SPEC §8, bound to ServiceAccount `name`; returns a client acting as it.
+/// The chart's ServiceAccount and RBAC, rendered by the pinned helm with its objects named
+/// `name` (cluster-wide, leader election on the Lease `operationrun-controller` in
+/// [`SYSTEM_NS`]) and created; returns a client acting as that ServiceAccount.
 pub async fn controller_identity(c: &Cluster, name: &str) -> Client {
-    let admin = c.admin.clone();
-    let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), SYSTEM_NS);
-    sas.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": name}})).expect("sa"),
+    let rendered = testenv::chart::render(
+        "operationrun-controller",
+        SYSTEM_NS,
+        &[
+            "--set",
+            &format!("fullnameOverride={name}"),
+            "--set",
+            "leaderElection.leaseName=operationrun-controller",
+        ],
     )
-    .await
-    .expect("sa created");
-    let role_name = format!("{name}-test");
-    let cluster_role: ClusterRole = serde_json::from_value(json!({
-        "metadata": {"name": role_name},
-        "rules": [
-            {"apiGroups": ["ops.tenantatlas.io"], "resources": ["operationruns", "backupsets", "baselinesnapshots"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["ops.tenantatlas.io"], "resources": ["operationruns/status"], "verbs": ["patch"]},
-            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}
-        ]
-    }))
-    .expect("cluster role");
-    Api::<ClusterRole>::all(admin.clone())
-        .create(&PostParams::default(), &cluster_role)
-        .await
-        .expect("cr");
-    let binding: ClusterRoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": role_name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
-        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": SYSTEM_NS}]
-    }))
-    .expect("crb");
-    Api::<ClusterRoleBinding>::all(admin.clone())
-        .create(&PostParams::default(), &binding)
-        .await
-        .expect("crb");
-    let role: Role = serde_json::from_value(json!({
-        "metadata": {"name": role_name, "namespace": SYSTEM_NS},
-        "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}]
-    }))
-    .expect("role");
-    Api::<Role>::namespaced(admin.clone(), SYSTEM_NS)
-        .create(&PostParams::default(), &role)
-        .await
-        .expect("role");
-    let rb: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": role_name, "namespace": SYSTEM_NS},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
-        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": SYSTEM_NS}]
-    }))
-    .expect("rb");
-    Api::<RoleBinding>::namespaced(admin.clone(), SYSTEM_NS)
-        .create(&PostParams::default(), &rb)
-        .await
-        .expect("rb");
+    .expect("the chart renders");
+    let objects = testenv::chart::rbac(&rendered).expect("the chart's RBAC");
+    let mut sa_found = false;
+    for object in objects {
+        let ns = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or(SYSTEM_NS);
+        let admin = c.admin.clone();
+        match object["kind"].as_str().unwrap_or_default() {
+            "ServiceAccount" => {
+                assert_eq!(
+                    object["metadata"]["name"], name,
+                    "the chart's ServiceAccount"
+                );
+                sa_found = true;
+                create(Api::<ServiceAccount>::namespaced(admin, ns), object).await;
+            }
+            "ClusterRole" => create(Api::<ClusterRole>::all(admin), object).await,
+            "ClusterRoleBinding" => create(Api::<ClusterRoleBinding>::all(admin), object).await,
+            "Role" => create(Api::<Role>::namespaced(admin, ns), object).await,
+            "RoleBinding" => create(Api::<RoleBinding>::namespaced(admin, ns), object).await,
+            other => panic!("not an RBAC kind: {other}"),
+        }
+    }
+    assert!(sa_found, "the chart renders no ServiceAccount");
     let token =
         c.cp.service_account_token(SYSTEM_NS, name)
             .await
@@ -130,6 +117,18 @@ pub async fn controller_identity(c: &Cluster, name: &str) -> Client {
     c.cp.client_for_token(&token)
         .await
         .expect("client for token")
+}
+
+/// Creates `object` (a rendered chart document) with `api`.
+async fn create<K>(api: Api<K>, object: Value)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let what = format!("{} {}", object["kind"], object["metadata"]["name"]);
+    let typed: K = serde_json::from_value(object).unwrap_or_else(|e| panic!("{what}: {e}"));
+    api.create(&PostParams::default(), &typed)
+        .await
+        .unwrap_or_else(|e| panic!("creating {what}: {e}"));
 }
 
 pub fn settings(instance: &str) -> Settings {

@@ -19,6 +19,7 @@
 
 mod certs;
 pub mod chart;
+pub mod controller;
 mod process;
 pub mod worker;
 
