@@ -2,6 +2,7 @@
 //! controller stored, one next action per run, and the evidence only when asked.
 
 pub mod actions;
+pub mod diagnostics;
 pub mod render;
 pub mod source;
 pub mod view;

@@ -4,12 +4,13 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use kubectl_oprun::Error;
 use kubectl_oprun::render::{self, Context};
-use kubectl_oprun::source::{self, Access, Cluster, Scope};
+use kubectl_oprun::source::{self, Access, Cluster, Namespaces};
 use kubectl_oprun::view::RunView;
+use operationrun_core::args::DecisionArgs;
 use operationrun_core::decide::Config;
 use operationrun_core::manifests::Manifests;
 
@@ -32,6 +33,9 @@ Two sources:
                      --reconcile first applies one controller reconcile at --now and
                      shows its result as the controller would have written it
                      (offline only; useful for examples, which carry no conditions).
+
+`list -o json` prints the runs for scripts: each with its phase, whether it is stale,
+the stored Reconciled status and reason, the outcome and the next action.
 
 Staleness is measured with the timeout flags below (the controller's defaults unless
 given); set them as the controller is configured. `explain --diagnostics` applies the
@@ -83,15 +87,19 @@ struct Global {
     /// With -f: apply one controller reconcile at --now first and show its result.
     #[arg(long, global = true)]
     reconcile: bool,
-    /// Seconds a run may stay Queued before it is stale (a run's spec.timeouts overrides it).
-    #[arg(long, global = true, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
-    queued_timeout: u64,
-    /// Seconds a Running run may go without a heartbeat before it is stale.
-    #[arg(long, global = true, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
-    heartbeat_timeout: u64,
-    /// Seconds after becoming stale at which an undecided run is closed as Abandoned; 0 disables.
-    #[arg(long, global = true, default_value_t = 86_400)]
-    abandon_after: u64,
+    /// The controller's timeouts, which staleness is measured with (made global in `main`).
+    #[command(flatten)]
+    decision: DecisionArgs,
+}
+
+/// How `list` prints the runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Output {
+    /// An aligned table for people.
+    Table,
+    /// A JSON array for scripts: each run with its phase, staleness, the stored
+    /// `Reconciled` status and reason, the outcome and the next action.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +110,9 @@ enum Command {
         /// List runs in every namespace.
         #[arg(short = 'A', long)]
         all_namespaces: bool,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Explain one run: what happened, its outcome with the proof, and one next action.
     Explain {
@@ -114,8 +125,25 @@ enum Command {
     },
 }
 
+/// The command line, with the decision flags global like the others, so they may follow
+/// the subcommand.
+fn command() -> clap::Command {
+    let decision_flags: Vec<clap::Id> = DecisionArgs::augment_args(clap::Command::new("flags"))
+        .get_arguments()
+        .map(|a| a.get_id().clone())
+        .collect();
+    decision_flags
+        .into_iter()
+        .fold(Cli::command(), |command, id| {
+            command.mut_arg(id, |a| a.global(true))
+        })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match execute(cli) {
         Ok(text) => {
             let mut stdout = std::io::stdout().lock();
@@ -141,11 +169,7 @@ fn main() -> ExitCode {
 /// Runs the command and returns everything it prints, so that nothing is half-printed.
 fn execute(cli: Cli) -> Result<String, Error> {
     let g = &cli.global;
-    let config = Config {
-        queued_timeout: g.queued_timeout,
-        heartbeat_timeout: g.heartbeat_timeout,
-        abandon_after: g.abandon_after,
-    };
+    let config = Config::from(g.decision);
     // checked here rather than by clap: its `requires` does not see global flags given
     // before the subcommand
     if g.files.is_empty() && (g.now.is_some() || g.reconcile) {
@@ -162,6 +186,7 @@ fn execute(cli: Cli) -> Result<String, Error> {
     if let (
         Command::List {
             all_namespaces: true,
+            ..
         },
         Some(_),
     ) = (&cli.command, &g.namespace)
@@ -177,15 +202,18 @@ fn execute(cli: Cli) -> Result<String, Error> {
             source::reconcile(&mut manifests, now, &config);
         }
         return match &cli.command {
-            Command::List { all_namespaces } => {
-                let scope = match (&g.namespace, all_namespaces) {
-                    (Some(ns), false) => Scope::Namespace(ns.clone()),
-                    _ => Scope::All,
+            Command::List {
+                all_namespaces,
+                output,
+            } => {
+                let namespaces = match (&g.namespace, all_namespaces) {
+                    (Some(ns), false) => Namespaces::One(ns.clone()),
+                    _ => Namespaces::All,
                 };
-                let views: Vec<RunView<'_>> = source::in_scope(&manifests, &scope)
+                let views: Vec<RunView<'_>> = source::in_namespaces(&manifests, &namespaces)
                     .map(|r| RunView::new(r, now, &config))
                     .collect();
-                Ok(list_text(&views, &scope, now))
+                Ok(list_text(&views, &namespaces, *output, now))
             }
             Command::Explain { run, diagnostics } => {
                 let found = source::find_in_files(&manifests, g.namespace.as_deref(), run)?;
@@ -222,16 +250,19 @@ async fn from_cluster(cli: &Cli, config: &Config) -> Result<String, Error> {
         .unwrap_or_else(|| cluster.default_namespace.clone());
     let now = Timestamp::now();
     match &cli.command {
-        Command::List { all_namespaces } => {
-            let scope = if *all_namespaces {
-                Scope::All
+        Command::List {
+            all_namespaces,
+            output,
+        } => {
+            let namespaces = if *all_namespaces {
+                Namespaces::All
             } else {
-                Scope::Namespace(namespace)
+                Namespaces::One(namespace)
             };
-            let runs = cluster.runs(&scope).await?;
+            let runs = cluster.runs(&namespaces).await?;
             let views: Vec<RunView<'_>> =
                 runs.iter().map(|r| RunView::new(r, now, config)).collect();
-            Ok(list_text(&views, &scope, now))
+            Ok(list_text(&views, &namespaces, *output, now))
         }
         Command::Explain { run, diagnostics } => {
             let manifests: Manifests = cluster.run(&namespace, run, *diagnostics).await?;
@@ -254,14 +285,23 @@ async fn from_cluster(cli: &Cli, config: &Config) -> Result<String, Error> {
     }
 }
 
-/// The list table, or kubectl's "No resources found" note when there is nothing to show.
-fn list_text(views: &[RunView<'_>], scope: &Scope, now: Timestamp) -> String {
+/// The list table, or kubectl's "No resources found" note when there is nothing to show;
+/// or the JSON array (empty when there is nothing to show).
+fn list_text(
+    views: &[RunView<'_>],
+    namespaces: &Namespaces,
+    output: Output,
+    now: Timestamp,
+) -> String {
+    if output == Output::Json {
+        return render::list_json(views);
+    }
     if views.is_empty() {
-        match scope {
-            Scope::All => eprintln!("No OperationRuns found."),
-            Scope::Namespace(ns) => eprintln!("No OperationRuns found in namespace {ns}."),
+        match namespaces {
+            Namespaces::All => eprintln!("No OperationRuns found."),
+            Namespaces::One(ns) => eprintln!("No OperationRuns found in namespace {ns}."),
         }
         return String::new();
     }
-    render::list(views, matches!(scope, Scope::All), now)
+    render::list(views, matches!(namespaces, Namespaces::All), now)
 }

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Resource};
-use operationrun_core::decide::Config;
+use operationrun_core::decide::{Config, is_owned};
 use operationrun_core::evaluate::evaluate;
 use operationrun_core::manifests::{self, Manifests};
 use operationrun_crds::{
@@ -18,13 +18,13 @@ use operationrun_crds::{
 
 use crate::Error;
 
-/// Which runs a command looks at.
+/// The namespaces a command looks at.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Scope {
+pub enum Namespaces {
     /// Every namespace.
     All,
     /// One namespace.
-    Namespace(String),
+    One(String),
 }
 
 /// How to reach the cluster, as kubectl's `--kubeconfig` and `--context` say.
@@ -86,22 +86,25 @@ impl Cluster {
         })
     }
 
-    fn api<K: Resource<DynamicType = ()>>(&self, scope: &Scope) -> (Api<DynamicObject>, String) {
+    fn api<K: Resource<DynamicType = ()>>(
+        &self,
+        namespaces: &Namespaces,
+    ) -> (Api<DynamicObject>, String) {
         let resource = ApiResource::erase::<K>(&());
         let plural = format!("{}.{}", resource.plural, resource.group);
-        let api = match scope {
-            Scope::All => Api::all_with(self.client.clone(), &resource),
-            Scope::Namespace(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+        let api = match namespaces {
+            Namespaces::All => Api::all_with(self.client.clone(), &resource),
+            Namespaces::One(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
         };
         (api, plural)
     }
 
-    /// Lists every object of kind `K` in `scope`, page by page, salvaging each.
+    /// Lists every object of kind `K` in `namespaces`, page by page, salvaging each.
     async fn list<K: Resource<DynamicType = ()> + Salvage>(
         &self,
-        scope: &Scope,
+        namespaces: &Namespaces,
     ) -> Result<Vec<Parsed<K>>, Error> {
-        let (api, plural) = self.api::<K>(scope);
+        let (api, plural) = self.api::<K>(namespaces);
         let mut params = ListParams::default().limit(500);
         let mut out = Vec::new();
         loop {
@@ -129,9 +132,9 @@ impl Cluster {
         Ok(out)
     }
 
-    /// Every OperationRun in `scope`.
-    pub async fn runs(&self, scope: &Scope) -> Result<Vec<Parsed<OperationRun>>, Error> {
-        self.list::<OperationRun>(scope).await
+    /// Every OperationRun in `namespaces`.
+    pub async fn runs(&self, namespaces: &Namespaces) -> Result<Vec<Parsed<OperationRun>>, Error> {
+        self.list::<OperationRun>(namespaces).await
     }
 
     /// One OperationRun, with the artifacts of its namespace when `with_artifacts`.
@@ -141,8 +144,8 @@ impl Cluster {
         name: &str,
         with_artifacts: bool,
     ) -> Result<Manifests, Error> {
-        let scope = Scope::Namespace(namespace.to_string());
-        let (api, _) = self.api::<OperationRun>(&scope);
+        let namespaces = Namespaces::One(namespace.to_string());
+        let (api, _) = self.api::<OperationRun>(&namespaces);
         let object = match api.get(name).await {
             Ok(o) => o,
             Err(kube::Error::Api(s)) if s.code == 404 => {
@@ -167,8 +170,8 @@ impl Cluster {
             ..Default::default()
         };
         if with_artifacts {
-            manifests.backup_sets = self.list::<BackupSet>(&scope).await?;
-            manifests.baseline_snapshots = self.list::<BaselineSnapshot>(&scope).await?;
+            manifests.backup_sets = self.list::<BackupSet>(&namespaces).await?;
+            manifests.baseline_snapshots = self.list::<BaselineSnapshot>(&namespaces).await?;
         }
         Ok(manifests)
     }
@@ -226,24 +229,21 @@ pub fn reconcile(manifests: &mut Manifests, now: Timestamp, config: &Config) {
             .take()
             .unwrap_or_default()
             .into_iter()
-            .filter(|c| {
-                c.type_ != operationrun_core::decide::ConditionType::Stale.as_str()
-                    && c.type_ != operationrun_core::decide::ConditionType::Reconciled.as_str()
-            })
+            .filter(|c| !is_owned(&c.type_))
             .collect();
         conditions.extend(owned.iter().cloned());
         status.conditions = (!conditions.is_empty()).then_some(conditions);
     }
 }
 
-/// The runs of `manifests` in `scope`.
-pub fn in_scope<'a>(
+/// The runs of `manifests` in `namespaces`.
+pub fn in_namespaces<'a>(
     manifests: &'a Manifests,
-    scope: &Scope,
+    namespaces: &Namespaces,
 ) -> impl Iterator<Item = &'a Parsed<OperationRun>> {
-    manifests.runs.iter().filter(move |r| match scope {
-        Scope::All => true,
-        Scope::Namespace(ns) => r.object.metadata.namespace.as_deref() == Some(ns.as_str()),
+    manifests.runs.iter().filter(move |r| match namespaces {
+        Namespaces::All => true,
+        Namespaces::One(ns) => r.object.metadata.namespace.as_deref() == Some(ns.as_str()),
     })
 }
 

@@ -3,13 +3,12 @@
 //! the stored `Reconciled` condition is taken as it is.
 
 use jiff::Timestamp;
-use operationrun_core::decide::{ConditionType, Config, Phase, Staleness, staleness};
+use operationrun_core::decide::{
+    ConditionStatus, Config, Owned, Phase, Reason, Staleness, is_disabled, staleness,
+};
+use operationrun_crds::{OperationRun, Parsed, RunCondition};
 
-const STALE: &str = ConditionType::Stale.as_str();
-const RECONCILED: &str = ConditionType::Reconciled.as_str();
-use operationrun_crds::{OperationRun, Parsed, RECONCILE_ANNOTATION, RunCondition};
-
-use crate::actions::{Situation, parse_reason};
+use crate::actions::Situation;
 
 /// One run, read for display.
 pub struct RunView<'a> {
@@ -33,35 +32,26 @@ impl<'a> RunView<'a> {
     /// Reads `run` at `now`; `config` gives the timeouts staleness is measured with.
     pub fn new(run: &'a Parsed<OperationRun>, now: Timestamp, config: &Config) -> Self {
         let object = &run.object;
-        let conditions = object
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_deref())
-            .unwrap_or_default();
-        let find = |t: &str| conditions.iter().find(|c| c.type_ == t);
-        let stale_condition = find(STALE);
-        let reconciled = find(RECONCILED);
+        let Owned {
+            stale: stale_condition,
+            reconciled,
+        } = Owned::of(object);
         let state = staleness(object, now, config);
         let completed = matches!(state, Staleness::Completed);
         let stale = !completed
             && (matches!(state, Staleness::Stale { .. })
-                || stale_condition.is_some_and(|c| c.status == "True"));
-        let disabled = object
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(RECONCILE_ANNOTATION))
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("disabled"));
+                || stale_condition.is_some_and(|c| ConditionStatus::True.is(&c.status)));
+        let disabled = is_disabled(object);
         let from_reason = |c: &RunCondition| {
             c.reason
                 .as_deref()
-                .and_then(parse_reason)
+                .and_then(Reason::parse)
                 .map_or(Situation::UnknownReason, Situation::Reconciled)
         };
         let situation = match reconciled {
-            Some(c) if c.status == "True" => from_reason(c),
+            Some(c) if ConditionStatus::True.is(&c.status) => from_reason(c),
             _ if completed => {
-                if worker_outcome(object) == Some("Succeeded") {
+                if worker_outcome(object).and_then(Reason::parse) == Some(Reason::Succeeded) {
                     Situation::WorkerSucceeded
                 } else {
                     Situation::WorkerReported
@@ -112,7 +102,7 @@ impl<'a> RunView<'a> {
             .as_ref()
             .and_then(|s| s.phase.as_deref())
             .filter(|p| !p.trim().is_empty())
-            .unwrap_or("Queued")
+            .unwrap_or(Phase::Queued.as_str())
     }
 
     /// Whether the worker reported Completed.
@@ -122,7 +112,8 @@ impl<'a> RunView<'a> {
 
     /// `Reconciled=True`: the controller's final decision.
     pub fn decided(&self) -> bool {
-        self.reconciled.is_some_and(|c| c.status == "True")
+        self.reconciled
+            .is_some_and(|c| ConditionStatus::True.is(&c.status))
     }
 
     /// The reason of the stored `Reconciled` condition.
@@ -135,13 +126,18 @@ impl<'a> RunView<'a> {
         worker_outcome(&self.run.object)
     }
 
-    /// The OUTCOME column: the controller's reason when it decided (or declined to, while
+    /// The outcome shown: the controller's reason when it decided (or declined to, while
     /// the run is not Completed), else the worker's outcome.
-    pub fn outcome_label(&self) -> &'a str {
+    pub fn outcome(&self) -> Option<&'a str> {
         match self.reconciled_reason() {
-            Some(r) if self.decided() || !self.completed() => r,
-            _ => self.worker_outcome().unwrap_or("-"),
+            Some(r) if self.decided() || !self.completed() => Some(r),
+            _ => self.worker_outcome(),
         }
+    }
+
+    /// The OUTCOME column: [`RunView::outcome`], or `-`.
+    pub fn outcome_label(&self) -> &'a str {
+        self.outcome().unwrap_or("-")
     }
 
     /// 0 = stale and undecided, 1 = Blocked / Failed / Abandoned, 2 = the rest: the order
@@ -149,7 +145,11 @@ impl<'a> RunView<'a> {
     pub fn attention(&self) -> u8 {
         if self.stale && !self.decided() {
             0
-        } else if matches!(self.outcome_label(), "Blocked" | "Failed" | "Abandoned") {
+        } else if self
+            .outcome()
+            .and_then(Reason::parse)
+            .is_some_and(|r| matches!(r, Reason::Blocked | Reason::Failed | Reason::Abandoned))
+        {
             1
         } else {
             2

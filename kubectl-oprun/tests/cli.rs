@@ -207,6 +207,217 @@ tenant-b    queued             inventory.sync            Queued            -    
 }
 
 #[test]
+fn list_prints_json_for_scripts() {
+    let f = fixture("json.yaml", DECIDED_THEN_COMPLETED);
+    let f = f.to_str().unwrap();
+    let out = oprun(&["-f", f, "--now", NOW, "list", "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let runs: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let runs = runs.as_array().expect("an array");
+    let names: Vec<&str> = runs.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["paused", "nightly-20261126", "queued"],
+        "list's order"
+    );
+    let decided = &runs[1];
+    assert_eq!(decided["namespace"], "tenant-a");
+    assert_eq!(decided["type"], "backup.schedule.execute");
+    assert_eq!(decided["phase"], "Completed");
+    assert_eq!(decided["stale"], false);
+    assert_eq!(
+        decided["reconciled"],
+        serde_json::json!({"status": "True", "reason": "PartiallySucceeded"})
+    );
+    assert_eq!(decided["outcome"], "PartiallySucceeded");
+    assert_eq!(
+        decided["nextAction"],
+        "Retry only what is missing; the stored output is usable as it is."
+    );
+    assert_eq!(runs[0]["stale"], true);
+    assert_eq!(runs[0]["reconciled"], serde_json::Value::Null);
+    assert_eq!(runs[2]["outcome"], serde_json::Value::Null);
+
+    // nothing to show: an empty array, and no note on stderr
+    let out = oprun(&["-f", f, "--now", NOW, "list", "-n", "nowhere", "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "[]\n");
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn decision_flags_may_follow_the_subcommand() {
+    let f = fixture("flags.yaml", DECIDED_THEN_COMPLETED);
+    let f = f.to_str().unwrap();
+    // queued since 11:50: stale after 60 s, not after the default 1800 s
+    for (args, stale) in [
+        (vec!["list", "-n", "tenant-b"], false),
+        (
+            vec!["list", "-n", "tenant-b", "--queued-timeout", "60"],
+            true,
+        ),
+        (
+            vec!["--queued-timeout", "60", "list", "-n", "tenant-b"],
+            true,
+        ),
+    ] {
+        let mut all = vec!["-f", f, "--now", NOW];
+        all.extend(&args);
+        all.extend(["-o", "json"]);
+        let out = oprun(&all);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let runs: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+        let queued = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "queued")
+            .expect("the queued run");
+        assert_eq!(queued["stale"], stale, "{args:?}");
+    }
+    let out = oprun(&["-f", f, "list", "--queued-timeout", "0"]);
+    assert_eq!(out.status.code(), Some(2), "a zero timeout is refused");
+}
+
+/// A capture with four snapshots naming it (another profile, another run uid, an
+/// unreadable one, a complete one) and a BackupSet naming it too; an inventory sync with
+/// duplicate, out-of-set and missing coverage.
+const STANDINGS: &str = r#"
+apiVersion: ops.tenantatlas.io/v1alpha1
+kind: OperationRun
+metadata:
+  name: capture
+  namespace: t
+  uid: 11111111-0000-4000-8000-000000000001
+  creationTimestamp: '2026-11-26T08:00:00Z'
+spec:
+  type: baseline.capture
+  baselineProfileRef: {name: win11}
+status: {phase: Running, heartbeatTime: '2026-11-26T09:00:00Z'}
+---
+apiVersion: ops.tenantatlas.io/v1alpha1
+kind: BaselineSnapshot
+metadata: {name: a-other-profile, namespace: t, uid: 22222222-0000-4000-8000-000000000001}
+spec:
+  baselineProfileRef: {name: win10}
+  operationRunRef: {name: capture, uid: 11111111-0000-4000-8000-000000000001}
+status:
+  state: Finalized
+  summary: {subjectsTotal: 40, captured: 30, gaps: [{reason: MissingPermission, count: 10}]}
+  fallbackUsed: true
+---
+apiVersion: ops.tenantatlas.io/v1alpha1
+kind: BaselineSnapshot
+metadata: {name: b-other-run, namespace: t, uid: 22222222-0000-4000-8000-000000000002}
+spec:
+  baselineProfileRef: {name: win11}
+  operationRunRef: {name: capture}
+status:
+  state: Building
+  summary: {subjectsTotal: 40, captured: 30, gaps: [{reason: FetchFailed, count: 20}]}
+---
+apiVersion: ops.tenantatlas.io/v1alpha1
+kind: BaselineSnapshot
+metadata: {name: c-unreadable, namespace: t, uid: 22222222-0000-4000-8000-000000000003}
+spec:
+  baselineProfileRef: {name: win11}
+  operationRunRef: {name: capture, uid: 11111111-0000-4000-8000-000000000001}
+status:
+  state: Finalized
+  summary: {subjectsTotal: forty}
+---
+apiVersion: ops.tenantatlas.io/v1alpha1
+kind: BackupSet
+metadata: {name: capture, namespace: t, uid: 33333333-0000-4000-8000-000000000001}
+spec:
+  backupScheduleRef: {name: nightly}
+  operationRunRef: {name: capture, uid: 11111111-0000-4000-8000-000000000001}
+status:
+  state: Finalized
+  summary: {itemsTotal: 5, succeeded: 5}
+  failures: [{category: Throttled, message: slow}]
+---
+apiVersion: ops.tenantatlas.io/v1alpha1
+kind: OperationRun
+metadata:
+  name: sync
+  namespace: t
+  uid: 11111111-0000-4000-8000-000000000002
+  creationTimestamp: '2026-11-26T08:00:00Z'
+spec:
+  type: inventory.sync
+  inventory: {policyTypes: [deviceConfiguration, compliancePolicy, appProtectionPolicy]}
+status:
+  phase: Running
+  heartbeatTime: '2026-11-26T09:00:00Z'
+  inventory:
+    coverage:
+    - {policyType: deviceConfiguration, state: Succeeded, itemCount: 3}
+    - {policyType: deviceConfiguration, state: Failed}
+    - {policyType: windowsUpdateRing, state: Succeeded}
+"#;
+
+#[test]
+fn diagnostics_show_where_every_claim_and_coverage_entry_stands() {
+    let f = fixture("standings.yaml", STANDINGS);
+    let f = f.to_str().unwrap();
+    let explain = |run: &str| {
+        let out = oprun(&[
+            "-f",
+            f,
+            "--now",
+            NOW,
+            "--reconcile",
+            "explain",
+            run,
+            "--diagnostics",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let text = explain("capture");
+    for line in [
+        "  BackupSet capture (uid 33333333-0000-4000-8000-000000000001): not evidence: a BackupSet proves only backup.schedule.execute runs",
+        "    Finalized: 5 succeeded, ? failed, ? skipped of 5 total",
+        "  BaselineSnapshot a-other-profile (uid 22222222-0000-4000-8000-000000000001): out of scope: it names baseline profile win10, the run win11",
+        "    Finalized: 30 captured of 40 total; gaps: MissingPermission 10; captured from cached inventory (fallback)",
+        "  BaselineSnapshot b-other-run (uid 22222222-0000-4000-8000-000000000002): out of scope: it names no run uid; the run's uid is 11111111-0000-4000-8000-000000000001",
+        "    Building: 30 captured of 40 total; gaps: FetchFailed 20 (the counts contradict themselves)",
+        "  BaselineSnapshot c-unreadable (uid 22222222-0000-4000-8000-000000000003): in scope, named by the decision",
+        "  BackupSet capture: Throttled: slow",
+        "  Decided by rule 9 (the only in-scope claim is malformed).",
+    ] {
+        assert!(
+            text.contains(&format!("{line}\n")),
+            "no line {line:?} in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(
+            "Finalized: ? captured of ? total; no gaps (unreadable fields: status.summary"
+        ),
+        "{text}"
+    );
+
+    let text = explain("sync");
+    for line in [
+        "  none: an inventory sync's evidence is its own coverage",
+        "  deviceConfiguration: Succeeded, 3 items (ambiguous: more than one entry for this policy type)",
+        "  deviceConfiguration: Failed (ambiguous: more than one entry for this policy type)",
+        "  windowsUpdateRing: Succeeded (out of scope: not in spec.inventory.policyTypes)",
+        "  appProtectionPolicy: no entry yet",
+        "  compliancePolicy: no entry yet",
+        "  coverage deviceConfiguration: (no category)",
+        "  Decided by rule 3 (more than one in-scope claim).",
+    ] {
+        assert!(
+            text.contains(&format!("{line}\n")),
+            "no line {line:?} in:\n{text}"
+        );
+    }
+}
+
+#[test]
 fn an_odd_run_is_explained_not_refused() {
     let f = fixture(
         "odd.yaml",
