@@ -91,7 +91,7 @@ fn cases() -> Vec<Case> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()) != Some("expected.json"))
+            .filter(|p| is_manifest(p))
             .collect();
         files.sort();
         cases.push(Case {
@@ -226,4 +226,16 @@ fn explain_names_the_rule_evaluate_reports() {
     }
     assert!(checked >= 100, "only {checked} runs checked");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A manifest file of a case: YAML or JSON, but not the case's expectation.
+fn is_manifest(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    name != "expected.json"
+        && [".yaml", ".yml", ".json"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
 }
