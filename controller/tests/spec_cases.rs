@@ -1,4 +1,4 @@
-//! Runs the `evaluate` binary over the bundled examples and the SPEC cases and compares
+//! Runs the `evaluate` binary over the bundled examples and the specification cases and compares
 //! its JSON output with the expectations written beside them (messages aside).
 
 use std::path::{Path, PathBuf};

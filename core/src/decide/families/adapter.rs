@@ -68,7 +68,7 @@ pub const PRECONDITION_CATEGORIES: &[&str] = &[
 ];
 
 /// The category recorded for a failure that names none: an execution failure.
-pub const UNSPECIFIED: &str = "Unspecified";
+pub const NO_CATEGORY: &str = "Unspecified";
 
 /// Whether a failure category is a precondition failure.
 pub fn is_precondition(category: &str) -> bool {
@@ -82,7 +82,7 @@ pub fn categories(failures: Option<&Vec<Failure>>) -> Vec<String> {
         .flatten()
         .map(|f| match f.category.as_deref().map(str::trim) {
             Some(c) if !c.is_empty() => c.to_string(),
-            _ => UNSPECIFIED.to_string(),
+            _ => NO_CATEGORY.to_string(),
         })
         .collect()
 }

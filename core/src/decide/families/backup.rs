@@ -2,7 +2,7 @@
 
 use operationrun_crds::{BackupSet, OperationRun, Parsed};
 
-use super::adapter::{Adapter, Findings, UNSPECIFIED, categories, category_list, plural};
+use super::adapter::{Adapter, Findings, NO_CATEGORY, categories, category_list, plural};
 use super::claims::{
     SingleArtifact, WrittenCounts, examine_single_artifact, report_single_artifact, shown,
 };
@@ -142,7 +142,7 @@ fn examine_set(set: &Parsed<BackupSet>, findings: &mut Findings) {
             .any(|f| f.category.as_deref().is_some_and(|c| !c.trim().is_empty()))
     });
     if c.failed > 0 && !listed {
-        failures.push(UNSPECIFIED.to_string());
+        failures.push(NO_CATEGORY.to_string());
     }
     let failed_part = if c.failed > 0 {
         format!("; {} failed ({})", c.failed, category_list(&failures))

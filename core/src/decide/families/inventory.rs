@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use operationrun_crds::{CoverageEntry, OperationRun};
 
-use super::adapter::{Adapter, Findings, UNSPECIFIED, plural};
+use super::adapter::{Adapter, Findings, NO_CATEGORY, plural};
 use super::report::{Coverage, CoverageLine};
 use crate::decide::evidence::Evidence;
 
@@ -59,7 +59,7 @@ impl Adapter for InventorySync {
                         category
                             .map(str::trim)
                             .filter(|c| !c.is_empty())
-                            .unwrap_or(UNSPECIFIED)
+                            .unwrap_or(NO_CATEGORY)
                             .to_string(),
                     );
                 }

@@ -9,7 +9,7 @@ pub mod inventory;
 pub mod report;
 
 pub use adapter::{
-    Adapter, Findings, PRECONDITION_CATEGORIES, UNSPECIFIED, categories, category_list,
+    Adapter, Findings, NO_CATEGORY, PRECONDITION_CATEGORIES, categories, category_list,
     is_precondition,
 };
 pub use claims::{ClaimScope, scope_of};
