@@ -108,8 +108,8 @@ pub const MAX_ALIAS_NODES: u64 = 100_000;
 /// The most scalar text, in bytes, YAML aliases may add to one file.
 pub const MAX_ALIAS_BYTES: u64 = 1024 * 1024;
 
-/// Reads a manifest file as text, refusing what cannot be a manifest: a file larger than
-/// [`MAX_FILE_BYTES`], bytes that are not UTF-8, or a NUL byte.
+/// Reads a manifest file as text, refusing a file larger than [`MAX_FILE_BYTES`] unread and
+/// bytes that are not UTF-8.
 pub fn read(file: &Path) -> Result<String, LoadError> {
     use std::io::Read;
     let fail = |message: String| LoadError {
@@ -117,16 +117,10 @@ pub fn read(file: &Path) -> Result<String, LoadError> {
         document: None,
         message,
     };
-    let too_large = || {
-        fail(format!(
-            "larger than {} MiB, the most a manifest file may have",
-            MAX_FILE_BYTES >> 20
-        ))
-    };
     let handle = std::fs::File::open(file).map_err(|e| fail(e.to_string()))?;
     let len = handle.metadata().map_err(|e| fail(e.to_string()))?.len();
     if len > MAX_FILE_BYTES {
-        return Err(too_large());
+        return Err(fail(too_large()));
     }
     let mut bytes = Vec::new();
     // `take` also bounds what is read from a device or a pipe, whose length is not known
@@ -135,22 +129,24 @@ pub fn read(file: &Path) -> Result<String, LoadError> {
         .read_to_end(&mut bytes)
         .map_err(|e| fail(e.to_string()))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_large());
+        return Err(fail(too_large()));
     }
-    let valid = match std::str::from_utf8(&bytes) {
-        Ok(_) => bytes.len(),
-        Err(e) => e.valid_up_to(),
-    };
-    // the prefix up to the first invalid byte is UTF-8, so positions in it can be named
-    let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
-    check_nul(prefix).map_err(&fail)?;
-    if valid < bytes.len() {
+    String::from_utf8(bytes).map_err(|e| {
+        // the bytes before the first invalid one are UTF-8, so the place can be named
+        let valid = e.utf8_error().valid_up_to();
+        let prefix = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
         let (line, column) = position(prefix, valid);
-        return Err(fail(format!(
+        fail(format!(
             "not UTF-8 text: an invalid byte at line {line} column {column}"
-        )));
-    }
-    String::from_utf8(bytes).map_err(|e| fail(format!("not UTF-8 text: {e}")))
+        ))
+    })
+}
+
+fn too_large() -> String {
+    format!(
+        "larger than {} MiB, the most a manifest file may have",
+        MAX_FILE_BYTES >> 20
+    )
 }
 
 /// Splits a file's text into documents as JSON values (empty documents dropped, but
@@ -164,13 +160,7 @@ pub fn documents(file: &Path, text: &str) -> Result<Vec<(usize, Value)>, LoadErr
         message,
     };
     if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(fail(
-            None,
-            format!(
-                "larger than {} MiB, the most a manifest file may have",
-                MAX_FILE_BYTES >> 20
-            ),
-        ));
+        return Err(fail(None, too_large()));
     }
     check_nul(text).map_err(|m| fail(None, m))?;
     let is_json = file.extension().and_then(|e| e.to_str()) == Some("json");
@@ -183,7 +173,7 @@ pub fn documents(file: &Path, text: &str) -> Result<Vec<(usize, Value)>, LoadErr
             number += 1;
             let doc = doc.map_err(|e| fail(Some(number), json_error(&e)))?;
             let end = stream.byte_offset();
-            if let Some((offset, len)) = long_json_token(&text[start..end]) {
+            if let Some((offset, len)) = long_json_token(text.get(start..end).unwrap_or_default()) {
                 let (line, column) = position(text, start + offset);
                 return Err(fail(Some(number), too_long(len, line, column)));
             }
@@ -796,10 +786,10 @@ mod tests {
             vec!["1"; 100].join(","),
             vec!["*a"; 100].join(",")
         );
-        let file = vec![doc.as_str(); 11].join("---\n");
+        let file = [doc.as_str(); 11].join("---\n");
         let e = refusal(&file);
         assert_eq!(e.document, Some(10), "10 × 100 aliases × 101 nodes");
-        assert!(yaml(&vec![doc.as_str(); 9].join("---\n")).is_ok());
+        assert!(yaml(&[doc.as_str(); 9].join("---\n")).is_ok());
     }
 
     #[test]
