@@ -4,7 +4,7 @@
 //! `kubectl get opruns -A` with the reconciled outcomes, and stops everything.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -14,6 +14,7 @@ use operationrun_core::{evaluate, manifests};
 use operationrun_crds::OperationRun;
 use serde_json::Value;
 use testenv::ControlPlane;
+use testenv::controller::Launch;
 
 mod cluster;
 
@@ -36,27 +37,6 @@ fn checked(mut cmd: Command, what: &str) -> Result<String, String> {
         return Err(format!("{what} failed ({})", out.status));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-struct Controller(Child);
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        // SIGTERM first, so the Lease is released as in a real rollout
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn owned_reasons(run: &DynamicObject) -> Vec<(String, String, String)> {
@@ -119,16 +99,10 @@ async fn demo() -> Result<(), String> {
     let rendered = cluster::install_chart(&cp)?;
     let args = testenv::chart::deployment_args(&rendered).map_err(|e| e.to_string())?;
     // this control plane has no nodes: the Deployment's pod never runs, so the same binary
-    // runs here with the Deployment's arguments and its ServiceAccount's token
+    // runs here with the Deployment's arguments (on a free loopback port) and its
+    // ServiceAccount's token
     let args: Vec<String> = args
         .into_iter()
-        .map(|a| {
-            if a.starts_with("--http-addr=") {
-                "--http-addr=127.0.0.1:0".to_string()
-            } else {
-                a
-            }
-        })
         .map(|a| {
             if a == "--log-format=json" {
                 "--log-format=text".to_string()
@@ -142,22 +116,20 @@ async fn demo() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let kubeconfig = cp.kubeconfig_for_token(&token).map_err(|e| e.to_string())?;
+    let shown = args.join(" ");
+    let mut controller = Launch::new(&binary)
+        .args(args)
+        .kubeconfig(&kubeconfig)
+        .env("POD_NAMESPACE", RELEASE_NS)
+        .env("POD_NAME", "operationrun-controller-demo")
+        .log(cp.dir().join("controller.log"))
+        .start()
+        .await
+        .map_err(|e| format!("starting the controller: {e}"))?;
     say(&format!(
-        "running operationrun-controller {} (as the chart's ServiceAccount)",
-        args.join(" ")
+        "running operationrun-controller {shown} (as the chart's ServiceAccount; serving on {})",
+        controller.addr()
     ));
-    let log = std::fs::File::create(cp.dir().join("controller.log")).map_err(|e| e.to_string())?;
-    let controller = Controller(
-        Command::new(&binary)
-            .args(&args)
-            .env("KUBECONFIG", &kubeconfig)
-            .env("POD_NAMESPACE", RELEASE_NS)
-            .env("POD_NAME", "operationrun-controller-demo")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("starting the controller: {e}"))?,
-    );
 
     say("applying examples/ as their workers would (timestamps shifted to now)");
     let examples = root.join("examples");
@@ -218,7 +190,8 @@ async fn demo() -> Result<(), String> {
     )?;
     println!("\n$ kubectl get opruns -A\n{table}");
     say("stopping the controller and the control plane");
-    drop(controller);
+    // SIGTERM, so the Lease is released as in a real rollout
+    controller.terminate().await.map_err(|e| e.to_string())?;
     drop(cp);
     Ok(())
 }
