@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates deploy/operationrun-controller.yaml, the static install manifest:
 # deploy/namespace.yaml followed by the Helm chart rendered with default values
-# and its CRDs. tests/testenv/tests/chart.rs fails when the file is stale.
+# and its CRDs. tests/testenv/tests/chart/ fails when the file is stale.
 #
 #   deploy/render.sh            # writes deploy/operationrun-controller.yaml
 #   deploy/render.sh OUT        # writes OUT instead
