@@ -55,4 +55,7 @@ tests/argocd/run.sh
 step "cargo xtask demo"
 cargo xtask demo
 
+step "Scale benchmark, smoke size (cargo xtask bench-scale; the full runs are in BENCHMARKS.md)"
+cargo xtask bench-scale --runs 200 --concurrency 16
+
 printf '\nAll tests passed in %ss.\n' "$(( $(date +%s) - started ))"

@@ -16,6 +16,7 @@ use serde_json::Value;
 use testenv::ControlPlane;
 use testenv::controller::Launch;
 
+mod bench_scale;
 mod cluster;
 
 const RELEASE_NS: &str = "operationrun-system";
@@ -219,9 +220,10 @@ fn main() -> ExitCode {
             }
         }
         "cluster" => cluster::main(&std::env::args().skip(2).collect::<Vec<_>>()),
+        "bench-scale" => bench_scale::main(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo | cluster [--chart]\n\n  demo      run the controller on a local control plane over examples/ and show the outcomes\n  cluster   keep a local control plane with the CRDs (--chart: the Helm chart) up until Ctrl-C"
+                "usage: cargo xtask demo | cluster [--chart] | bench-scale --runs N --concurrency C\n\n  demo      run the controller on a local control plane over examples/ and show the outcomes\n  cluster   keep a local control plane with the CRDs (--chart: the Helm chart) up until Ctrl-C\n  bench-scale  measure the release controller over N stale runs against a raw write loop"
             );
             ExitCode::from(2)
         }

@@ -1,0 +1,1347 @@
+//! `cargo xtask bench-scale --runs N --concurrency C`: the controller at scale, on the local
+//! control plane, against the floor the API server sets.
+//!
+//! Setup (not timed): the Helm chart is installed, then N stale runs, split evenly across
+//! the three decided families (backups with one complete BackupSet each, captures with one
+//! complete BaselineSnapshot each, inventory syncs with full coverage), are created over 50
+//! namespaces as workers create them: the run, then its status (Running, a heartbeat an hour
+//! old), then its artifact naming the run's uid, then the artifact's status. Each run with an
+//! artifact also has `--history` finalized artifacts of earlier runs that no longer exist
+//! (kept by retention), so that the caches hold about two artifacts per run.
+//!
+//! Measured: the release controller binary, run with the chart's arguments as the chart's
+//! ServiceAccount: start to first and to last decision (from the API server's audit log),
+//! requests by verb and resource (same log), peak and idle RSS (`/proc`), and the RSS of
+//! the same controller over an empty cluster. Then a raw loop on a fresh copy of the runs
+//! sends the controller's own status write for every run at the same concurrency, as the
+//! same identity, through the same admission. One markdown table row sums it up.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
+use operationrun_controller::reconciler::writer;
+use operationrun_crds::{API_VERSION, BackupSet, BaselineSnapshot, OperationRun, RunCondition};
+use serde_json::{Value, json};
+use testenv::ControlPlane;
+use testenv::controller::{Controller, Launch};
+
+use crate::{RELEASE_NS, checked, root};
+
+/// The ServiceAccount the chart creates for the controller (its release name).
+const CONTROLLER_SA: &str = "operationrun-controller";
+/// The user the API server sees for that ServiceAccount.
+const CONTROLLER_USER: &str = "system:serviceaccount:operationrun-system:operationrun-controller";
+/// Namespaces the runs are spread over (each set: the controller's and the raw loop's).
+const NAMESPACES: usize = 50;
+/// Setup requests in flight.
+const SETUP_IN_FLIGHT: usize = 32;
+/// How often the controller's /metrics and /proc are read while it works.
+const POLL: Duration = Duration::from_millis(100);
+/// How long the controller stays idle after its last decision before its RSS is read.
+const IDLE: Duration = Duration::from_secs(5);
+/// The controller is given up on when neither its writes nor its reconciles move for this long.
+const STALL: Duration = Duration::from_secs(120);
+/// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on Linux).
+const USER_HZ: f64 = 100.0;
+/// What the test control plane's audit policy records (testenv fixes it).
+const AUDIT_LEVEL: &str = "RequestResponse for writes, Metadata for reads (testenv's fixed policy; no lighter level can be chosen)";
+
+const USAGE: &str =
+    "usage: cargo xtask bench-scale --runs N --concurrency C [--history H] [--perf DIR]
+
+Measures the release controller over N stale runs (split evenly across backups,
+captures and inventory syncs; 50 namespaces) on a local control plane, and a raw
+loop of the same status writes at the same concurrency; prints one markdown table row.
+
+  --runs N          stale runs to decide (at least 3)
+  --concurrency C   the controller's --concurrency and the raw loop's requests in flight (1-64)
+  --history H       finalized artifacts of earlier, deleted runs per backup and capture
+                    run (default 2: about two cached artifacts per run)
+  --perf DIR        record the controller and kube-apiserver with `perf record -g` while
+                    the controller works, and write the reports into DIR";
+
+/// The command line of `bench-scale`.
+#[derive(Debug)]
+struct Options {
+    runs: usize,
+    concurrency: u16,
+    history: usize,
+    perf: Option<PathBuf>,
+}
+
+fn parse(args: &[String]) -> Result<Option<Options>, String> {
+    let mut runs = None;
+    let mut concurrency = None;
+    let mut history = 2;
+    let mut perf = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_string())),
+            None => (arg.as_str(), None),
+        };
+        if matches!(flag, "-h" | "--help") {
+            return Ok(None);
+        }
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| iter.next().cloned())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        let number = |v: String| {
+            v.replace([',', '_'], "")
+                .parse::<usize>()
+                .map_err(|e| format!("{flag} {v}: {e}"))
+        };
+        match flag {
+            "--runs" => runs = Some(number(value()?)?),
+            "--concurrency" => concurrency = Some(number(value()?)?),
+            "--history" => history = number(value()?)?,
+            "--perf" => perf = Some(PathBuf::from(value()?)),
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    let runs = runs.ok_or("--runs is required")?;
+    if runs < 3 {
+        return Err("--runs must be at least 3 (one run of each family)".into());
+    }
+    let concurrency = concurrency.ok_or("--concurrency is required")?;
+    let concurrency = u16::try_from(concurrency)
+        .ok()
+        .filter(|c| (1..=64).contains(c))
+        .ok_or("--concurrency must be between 1 and 64 (the controller's range)")?;
+    Ok(Some(Options {
+        runs,
+        concurrency,
+        history,
+        perf,
+    }))
+}
+
+/// Entry point of `cargo xtask bench-scale`; `args` are the ones after `bench-scale`.
+pub(crate) fn main(args: &[String]) -> ExitCode {
+    let options = match parse(args) {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bench(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The workload
+
+/// The three families the controller decides, in the order runs are dealt to them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    Backup,
+    Capture,
+    Inventory,
+}
+
+impl Family {
+    fn of(index: usize) -> Self {
+        match index % 3 {
+            0 => Family::Backup,
+            1 => Family::Capture,
+            _ => Family::Inventory,
+        }
+    }
+
+    fn run_name(self, index: usize) -> String {
+        match self {
+            Family::Backup => format!("nightly-{index:06}"),
+            Family::Capture => format!("capture-{index:06}"),
+            Family::Inventory => format!("inventory-{index:06}"),
+        }
+    }
+
+    /// The artifact kind proving the family, if any.
+    fn artifact(self) -> Option<&'static ApiResource> {
+        match self {
+            Family::Backup => Some(&RESOURCES.backup_sets),
+            Family::Capture => Some(&RESOURCES.snapshots),
+            Family::Inventory => None,
+        }
+    }
+}
+
+struct Resources {
+    runs: ApiResource,
+    backup_sets: ApiResource,
+    snapshots: ApiResource,
+}
+
+static RESOURCES: std::sync::LazyLock<Resources> = std::sync::LazyLock::new(|| Resources {
+    runs: ApiResource::erase::<OperationRun>(&()),
+    backup_sets: ApiResource::erase::<BackupSet>(&()),
+    snapshots: ApiResource::erase::<BaselineSnapshot>(&()),
+});
+
+fn rfc3339(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn ago(now: Timestamp, minutes: i64) -> String {
+    rfc3339(
+        now.checked_sub(SignedDuration::from_mins(minutes))
+            .unwrap_or(now),
+    )
+}
+
+fn run_object(family: Family, namespace: &str, name: &str) -> Value {
+    let spec = match family {
+        Family::Backup => {
+            json!({"type": "backup.schedule.execute", "backupScheduleRef": {"name": "nightly"}})
+        }
+        Family::Capture => {
+            json!({"type": "baseline.capture", "baselineProfileRef": {"name": "win11-security-baseline"}})
+        }
+        Family::Inventory => json!({"type": "inventory.sync", "inventory": {"policyTypes": [
+            "deviceConfiguration", "compliancePolicy", "appProtectionPolicy"]}}),
+    };
+    json!({
+        "apiVersion": API_VERSION, "kind": "OperationRun",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    })
+}
+
+/// The worker's status: Running, started two hours ago, silent for an hour (stale under the
+/// default 600 s heartbeat timeout, far from the one-day abandonment).
+fn run_status(family: Family, now: Timestamp) -> Value {
+    let mut status =
+        json!({"phase": "Running", "startedAt": ago(now, 120), "heartbeatTime": ago(now, 60)});
+    if family == Family::Inventory {
+        status["inventory"] = json!({"coverage": [
+            {"policyType": "deviceConfiguration", "state": "Succeeded", "itemCount": 120},
+            {"policyType": "compliancePolicy", "state": "Succeeded", "itemCount": 64},
+            {"policyType": "appProtectionPolicy", "state": "Succeeded", "itemCount": 17},
+        ]});
+    }
+    status
+}
+
+/// An artifact of `family` named `name` claiming run `run`/`run_uid`: (object, status).
+fn artifact(
+    family: Family,
+    namespace: &str,
+    name: &str,
+    run: &str,
+    run_uid: &str,
+) -> (Value, Value) {
+    let reference = json!({"name": run, "uid": run_uid});
+    match family {
+        Family::Backup => (
+            json!({"apiVersion": API_VERSION, "kind": "BackupSet",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"backupScheduleRef": {"name": "nightly"}, "operationRunRef": reference}}),
+            json!({"state": "Finalized",
+                "summary": {"itemsTotal": 412, "succeeded": 398, "failed": 0, "skipped": 14},
+                "failures": []}),
+        ),
+        _ => (
+            json!({"apiVersion": API_VERSION, "kind": "BaselineSnapshot",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"baselineProfileRef": {"name": "win11-security-baseline"}, "operationRunRef": reference}}),
+            json!({"state": "Finalized",
+                "summary": {"subjectsTotal": 40, "captured": 40, "gaps": []},
+                "fallbackUsed": false, "failures": []}),
+        ),
+    }
+}
+
+/// A uid of a run that no longer exists, distinct per history artifact.
+fn gone_uid(n: usize) -> String {
+    format!("00000000-0000-4000-8000-{n:012x}")
+}
+
+fn is_transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code == 429 || s.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// Calls `f` until it succeeds, retrying throttling, server errors and broken connections
+/// a few times with a growing pause (setup only: the measured paths never retry).
+async fn retry<T, F, Fut>(what: &str, mut f: F) -> Result<T, String>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let mut pause = Duration::from_millis(200);
+    for attempt in 1..=6 {
+        match f(attempt).await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < 6 && is_transient(&e) => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(e) => return Err(format!("{what}: {e}")),
+        }
+    }
+    Err(format!("{what}: gave up"))
+}
+
+/// Creates an object (a retried create that had in fact succeeded reads it back).
+async fn create(api: &Api<DynamicObject>, object: &Value) -> Result<DynamicObject, String> {
+    let body: DynamicObject =
+        serde_json::from_value(object.clone()).map_err(|e| format!("object: {e}"))?;
+    let name = body.metadata.name.clone().unwrap_or_default();
+    retry(&format!("creating {name}"), |attempt| {
+        let (api, body, name) = (api.clone(), body.clone(), name.clone());
+        async move {
+            match api.create(&PostParams::default(), &body).await {
+                Err(kube::Error::Api(s)) if s.code == 409 && attempt > 1 => api.get(&name).await,
+                other => other,
+            }
+        }
+    })
+    .await
+}
+
+/// Merges `status` into the status subresource, as a worker does; returns the new object.
+async fn patch_status(
+    api: &Api<DynamicObject>,
+    name: &str,
+    status: &Value,
+) -> Result<DynamicObject, String> {
+    let patch = json!({"status": status});
+    retry(&format!("status of {name}"), |_| {
+        let (api, patch) = (api.clone(), patch.clone());
+        async move {
+            api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+        }
+    })
+    .await
+}
+
+/// Runs `f` over `items` with at most `limit` in flight; results in the items' order.
+async fn pool<T, R, F, Fut>(items: Vec<T>, limit: usize, f: F) -> Result<Vec<R>, String>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, String>> + Send,
+{
+    let total = items.len();
+    let queue = Arc::new(Mutex::new(items.into_iter().enumerate()));
+    let f = Arc::new(f);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..limit.max(1) {
+        let (queue, f) = (queue.clone(), f.clone());
+        workers.spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                let Some((i, item)) = next else { break };
+                done.push((i, f(item).await?));
+            }
+            Ok::<_, String>(done)
+        });
+    }
+    let mut results: Vec<Option<R>> = (0..total).map(|_| None).collect();
+    while let Some(joined) = workers.join_next().await {
+        for (i, r) in joined.map_err(|e| format!("a worker task failed: {e}"))?? {
+            results[i] = Some(r);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| "a work item was lost".to_string()))
+        .collect()
+}
+
+async fn create_namespaces(client: &kube::Client, names: &[String]) -> Result<(), String> {
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Namespace"));
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    for name in names {
+        let ns: DynamicObject = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+        )
+        .map_err(|e| e.to_string())?;
+        api.create(&PostParams::default(), &ns)
+            .await
+            .map_err(|e| format!("creating namespace {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// One run to create: its index, family and namespace.
+#[derive(Clone)]
+struct Planned {
+    index: usize,
+    family: Family,
+    namespace: String,
+    name: String,
+}
+
+fn plan(runs: usize, prefix: &str) -> (Vec<String>, Vec<Planned>) {
+    let namespaces: Vec<String> = (0..NAMESPACES)
+        .map(|k| format!("{prefix}-{k:02}"))
+        .collect();
+    let planned = (0..runs)
+        .map(|index| {
+            let family = Family::of(index);
+            Planned {
+                index,
+                family,
+                namespace: namespaces[index % NAMESPACES].clone(),
+                name: family.run_name(index),
+            }
+        })
+        .collect();
+    (namespaces, planned)
+}
+
+/// A created run: where it is and the resourceVersion its status write left.
+struct Created {
+    namespace: String,
+    name: String,
+    resource_version: String,
+}
+
+/// Creates the runs (and, with `history` = Some(h), their artifacts and h history
+/// artifacts each) as workers do; returns the runs and the number of artifacts.
+async fn populate(
+    client: &kube::Client,
+    planned: Vec<Planned>,
+    history: Option<usize>,
+    now: Timestamp,
+) -> Result<(Vec<Created>, usize), String> {
+    let client = client.clone();
+    let created = pool(planned, SETUP_IN_FLIGHT, move |p: Planned| {
+        let client = client.clone();
+        async move {
+            let runs = Api::namespaced_with(client.clone(), &p.namespace, &RESOURCES.runs);
+            let run = create(&runs, &run_object(p.family, &p.namespace, &p.name)).await?;
+            let uid = run.metadata.uid.clone().unwrap_or_default();
+            let after = patch_status(&runs, &p.name, &run_status(p.family, now)).await?;
+            let mut artifacts = 0;
+            if let (Some(h), Some(resource)) = (history, p.family.artifact()) {
+                let api = Api::namespaced_with(client.clone(), &p.namespace, resource);
+                let mut claims = vec![(p.name.clone(), p.name.clone(), uid)];
+                for k in 1..=h {
+                    let earlier = format!("{}-h{k}", p.name);
+                    claims.push((earlier.clone(), earlier, gone_uid(p.index * (h + 1) + k)));
+                }
+                for (name, run_name, run_uid) in claims {
+                    let (object, status) =
+                        artifact(p.family, &p.namespace, &name, &run_name, &run_uid);
+                    create(&api, &object).await?;
+                    patch_status(&api, &name, &status).await?;
+                    artifacts += 1;
+                }
+            }
+            Ok((
+                Created {
+                    namespace: p.namespace,
+                    name: p.name,
+                    resource_version: after.metadata.resource_version.unwrap_or_default(),
+                },
+                artifacts,
+            ))
+        }
+    })
+    .await?;
+    let artifacts = created.iter().map(|(_, a)| a).sum();
+    Ok((created.into_iter().map(|(c, _)| c).collect(), artifacts))
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes: /proc and the controller's /metrics
+
+/// VmRSS and VmHWM of a process, in KiB.
+fn memory(pid: u32) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// User + system CPU time of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // fields after the command name (which may hold spaces) start at field 3
+    let Some((_, rest)) = text.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(11) + tick(12)) / USER_HZ
+}
+
+/// The sum of every sample of metric `name` (its `_total` counter name too) in a
+/// Prometheus text exposition.
+fn metric(text: &str, name: &str) -> f64 {
+    let total = format!("{name}_total");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let metric = series.split('{').next()?;
+            (metric == name || metric == total)
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+/// The samples of metric `name` with their labels, for the report.
+fn samples<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.starts_with(name))
+        .collect()
+}
+
+fn machine() -> (usize, f64) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .unwrap_or(0.0);
+    (cores, mem_kib / 1024.0 / 1024.0)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// `perf record -g` attached to some processes, stopped with SIGINT.
+struct Perf {
+    child: std::process::Child,
+    data: PathBuf,
+}
+
+impl Perf {
+    fn attach(dir: &Path, what: &str, pid: u32) -> Result<Self, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let data = dir.join(format!("{what}.perf.data"));
+        let child = Command::new("perf")
+            .args(["record", "-F", "499", "-g", "-o"])
+            .arg(&data)
+            .args(["-p", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("starting perf (apt-get install linux-perf): {e}"))?;
+        Ok(Perf { child, data })
+    }
+
+    /// Stops recording and writes the flat profile (self time by symbol) beside the data.
+    fn finish(mut self) -> Result<PathBuf, String> {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let report = self.data.with_extension("txt");
+        let out = Command::new("perf")
+            .args([
+                "report",
+                "--no-children",
+                "--sort",
+                "dso,symbol",
+                "--stdio",
+                "-g",
+                "none",
+                "-i",
+            ])
+            .arg(&self.data)
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| format!("perf report: {e}"))?;
+        std::fs::write(&report, &out.stdout).map_err(|e| format!("{}: {e}", report.display()))?;
+        Ok(report)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The audit log
+
+/// What one identity asked of the API server within a stretch of the audit log.
+#[derive(Debug, Default)]
+struct Requests {
+    /// Requests by "verb resource[/subresource]" (a confirmation LIST: with "?fieldSelector").
+    by_kind: BTreeMap<String, u64>,
+    /// Successful status writes of runs.
+    status_writes: u64,
+    /// Status writes refused with 409.
+    conflicts: u64,
+    /// When the first and the last successful status write completed.
+    first_write: Option<Timestamp>,
+    last_write: Option<Timestamp>,
+}
+
+impl Requests {
+    fn count(&self, key: &str) -> u64 {
+        self.by_kind.get(key).copied().unwrap_or(0)
+    }
+
+    fn total(&self) -> u64 {
+        self.by_kind.values().sum()
+    }
+
+    fn confirmations(&self) -> u64 {
+        self.by_kind
+            .iter()
+            .filter(|(k, _)| k.starts_with("list ") && k.ends_with("?fieldSelector"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn events(&self) -> u64 {
+        self.by_kind
+            .iter()
+            .filter(|(k, _)| k.ends_with(" events"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// The audit log's length now: where the next stretch begins.
+fn audit_offset(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// Reads the requests `user` made between byte offsets `from` and `to` of the audit log.
+/// Each request is counted once (a watch logs ResponseStarted and ResponseComplete).
+fn audit_requests(path: &Path, from: u64, to: u64, user: &str) -> Result<Requests, String> {
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    file.seek(SeekFrom::Start(from))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let reader = BufReader::with_capacity(1 << 20, file.take(to.saturating_sub(from)));
+    let needle = format!("\"username\":\"{user}\"");
+    let mut seen = HashSet::new();
+    let mut out = Requests::default();
+    for line in reader.lines() {
+        let line = line.map_err(|e| format!("reading the audit log: {e}"))?;
+        if !line.contains(&needle) {
+            continue;
+        }
+        let Ok(event) = serde_json::from_str::<Value>(&line) else {
+            continue; // a line cut at `to`
+        };
+        if event["user"]["username"] != user {
+            continue;
+        }
+        let id = event["auditID"].as_str().unwrap_or_default().to_string();
+        let verb = event["verb"].as_str().unwrap_or_default();
+        let code = event["responseStatus"]["code"].as_i64().unwrap_or(0);
+        let object = &event["objectRef"];
+        let is_status_write = verb == "patch"
+            && object["resource"] == "operationruns"
+            && object["subresource"] == "status";
+        if event["stage"] == "ResponseComplete" && is_status_write {
+            if (200..300).contains(&code) {
+                out.status_writes += 1;
+                let at = event["stageTimestamp"]
+                    .as_str()
+                    .and_then(|t| t.parse::<Timestamp>().ok());
+                if let Some(at) = at {
+                    out.first_write = Some(out.first_write.map_or(at, |f| f.min(at)));
+                    out.last_write = Some(out.last_write.map_or(at, |l| l.max(at)));
+                }
+            } else if code == 409 {
+                out.conflicts += 1;
+            }
+        }
+        if !seen.insert(id) {
+            continue;
+        }
+        let key = match object["resource"].as_str() {
+            Some(resource) => {
+                let mut key = format!("{verb} {resource}");
+                if let Some(sub) = object["subresource"].as_str() {
+                    key = format!("{key}/{sub}");
+                }
+                let uri = event["requestURI"].as_str().unwrap_or_default();
+                if verb == "list" && uri.contains("fieldSelector=") {
+                    key.push_str("?fieldSelector");
+                }
+                key
+            }
+            None => {
+                let uri = event["requestURI"].as_str().unwrap_or_default();
+                format!("{verb} {}", uri.split('?').next().unwrap_or_default())
+            }
+        };
+        *out.by_kind.entry(key).or_default() += 1;
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// The controller
+
+/// How the controller is started: its binary, the chart's arguments, the kubeconfig maker.
+struct Setup<'a> {
+    cp: &'a ControlPlane,
+    binary: &'a Path,
+    args: Vec<String>,
+}
+
+impl Setup<'_> {
+    /// Starts the controller as the chart's ServiceAccount (a fresh token: they last an hour).
+    async fn start(&self, log: &Path) -> Result<Controller, String> {
+        let token = self
+            .cp
+            .service_account_token(RELEASE_NS, CONTROLLER_SA)
+            .await
+            .map_err(|e| e.to_string())?;
+        let kubeconfig = self
+            .cp
+            .kubeconfig_for_token(&token)
+            .map_err(|e| e.to_string())?;
+        Launch::new(self.binary)
+            .args(self.args.iter().cloned())
+            .kubeconfig(kubeconfig)
+            .env("POD_NAMESPACE", RELEASE_NS)
+            .env("POD_NAME", "operationrun-controller-bench")
+            .log(log)
+            .ready_timeout(Duration::from_secs(60))
+            .start()
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The chart's Deployment args for this benchmark: without leader election, at `C`.
+fn controller_args(chart: Vec<String>, concurrency: u16) -> Vec<String> {
+    let mut args: Vec<String> = chart
+        .into_iter()
+        .filter(|a| {
+            !a.starts_with("--concurrency")
+                && !a.starts_with("--lease-name")
+                && a != "--no-leader-election"
+        })
+        .collect();
+    args.push("--no-leader-election".into());
+    args.push(format!("--concurrency={concurrency}"));
+    args
+}
+
+/// What the controller run measured.
+struct ControllerRun {
+    ready: Duration,
+    /// When the status-writes counter reached N, seen by polling.
+    done: Duration,
+    peak_kib: u64,
+    idle_kib: u64,
+    cpu_to_done: f64,
+    cpu_total: f64,
+    apiserver_cpu: f64,
+    etcd_cpu: f64,
+    metrics: String,
+    started: Timestamp,
+    audit: (u64, u64),
+    perf: Vec<PathBuf>,
+}
+
+/// The RSS of the controller with nothing to cache, after it settled.
+async fn empty_rss(setup: &Setup<'_>, dir: &Path) -> Result<u64, String> {
+    let mut controller = setup.start(&dir.join("controller-empty.log")).await?;
+    tokio::time::sleep(IDLE).await;
+    let (rss, _) = memory(controller.id()).ok_or("the controller exited while idle")?;
+    controller.terminate().await.map_err(|e| e.to_string())?;
+    Ok(rss)
+}
+
+async fn measure_controller(
+    setup: &Setup<'_>,
+    cp: &ControlPlane,
+    expected: u64,
+    perf_dir: Option<&Path>,
+) -> Result<ControllerRun, String> {
+    let pids = cp.pids();
+    let (etcd, apiserver) = (pids.first().copied(), pids.get(1).copied());
+    let api_cpu = || apiserver.map_or(0.0, cpu_seconds);
+    let etcd_cpu = || etcd.map_or(0.0, cpu_seconds);
+    let log = cp.dir().join("controller.log");
+    let audit_from = audit_offset(cp.audit_log_path());
+    let (api0, etcd0) = (api_cpu(), etcd_cpu());
+    let started = Timestamp::now();
+    let t0 = Instant::now();
+    let mut controller = setup.start(&log).await?;
+    let ready = t0.elapsed();
+    let pid = controller.id();
+    let mut perfs = Vec::new();
+    if let Some(dir) = perf_dir {
+        perfs.push(Perf::attach(dir, "controller", pid)?);
+        if let Some(api) = apiserver {
+            perfs.push(Perf::attach(dir, "kube-apiserver", api)?);
+        }
+    }
+    let mut peak = 0;
+    let mut last_progress = (0.0, 0.0, Instant::now());
+    let (done, cpu_to_done, api_at_done, etcd_at_done) = loop {
+        if let Some((rss, hwm)) = memory(pid) {
+            peak = peak.max(rss).max(hwm);
+        }
+        if let Ok(Some(status)) = controller.try_wait() {
+            return Err(format!(
+                "the controller exited ({status}); see {}",
+                log.display()
+            ));
+        }
+        let (_, text) = controller
+            .get("/metrics")
+            .await
+            .map_err(|e| e.to_string())?;
+        let writes = metric(&text, "operationrun_status_writes");
+        let reconciles = metric(&text, "operationrun_reconciliations");
+        if writes >= expected as f64 {
+            break (t0.elapsed(), cpu_seconds(pid), api_cpu(), etcd_cpu());
+        }
+        if (writes, reconciles) != (last_progress.0, last_progress.1) {
+            last_progress = (writes, reconciles, Instant::now());
+        } else if last_progress.2.elapsed() > STALL {
+            return Err(format!(
+                "the controller made {writes} of {expected} status writes and nothing moved for {STALL:?}; see {}",
+                log.display()
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    let idle_until = Instant::now() + IDLE;
+    while Instant::now() < idle_until {
+        if let Some((rss, hwm)) = memory(pid) {
+            peak = peak.max(rss).max(hwm);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let (idle, hwm) = memory(pid).ok_or("the controller exited while idle")?;
+    let peak = peak.max(hwm);
+    let (_, metrics) = controller
+        .get("/metrics")
+        .await
+        .map_err(|e| e.to_string())?;
+    let cpu_total = cpu_seconds(pid);
+    let mut reports = Vec::new();
+    for perf in perfs {
+        reports.push(perf.finish()?);
+    }
+    controller.terminate().await.map_err(|e| e.to_string())?;
+    // the audit log is written after each response: let the last lines land
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(ControllerRun {
+        ready,
+        done,
+        peak_kib: peak,
+        idle_kib: idle,
+        cpu_to_done,
+        cpu_total,
+        apiserver_cpu: api_at_done - api0,
+        etcd_cpu: etcd_at_done - etcd0,
+        metrics,
+        started,
+        audit: (audit_from, audit_offset(cp.audit_log_path())),
+        perf: reports,
+    })
+}
+
+/// Lists every run of `namespaces` (paged): their controller-owned conditions by name,
+/// and a count of runs by Reconciled reason.
+async fn decided(
+    client: &kube::Client,
+    namespaces: &[String],
+) -> Result<(HashMap<String, Vec<RunCondition>>, BTreeMap<String, usize>), String> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &RESOURCES.runs);
+    let wanted: HashSet<&str> = namespaces.iter().map(String::as_str).collect();
+    let mut conditions = HashMap::new();
+    let mut reasons = BTreeMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut params = ListParams::default().limit(500);
+        if let Some(t) = &token {
+            params = params.continue_token(t);
+        }
+        let page = api
+            .list(&params)
+            .await
+            .map_err(|e| format!("listing runs: {e}"))?;
+        for run in page.items {
+            if !run
+                .metadata
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| wanted.contains(ns))
+            {
+                continue;
+            }
+            let owned: Vec<RunCondition> = run.data["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["type"] == "Stale" || c["type"] == "Reconciled")
+                .filter_map(|c| serde_json::from_value(c.clone()).ok())
+                .collect();
+            let reason = owned
+                .iter()
+                .find(|c| c.type_ == "Reconciled")
+                .map_or("(none)".to_string(), |c| {
+                    format!("{} {}", c.status, c.reason.as_deref().unwrap_or_default())
+                });
+            *reasons.entry(reason).or_default() += 1;
+            conditions.insert(run.metadata.name.unwrap_or_default(), owned);
+        }
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok((conditions, reasons))
+}
+
+// ---------------------------------------------------------------------------------------
+// The raw loop
+
+/// Sends the controller's status write for every run, `concurrency` in flight, as `client`;
+/// returns the wall time and the kube-apiserver and etcd CPU it cost.
+async fn raw_loop(
+    client: &kube::Client,
+    writes: Vec<(Created, Vec<RunCondition>)>,
+    concurrency: usize,
+) -> Result<Duration, String> {
+    let client = client.clone();
+    let t0 = Instant::now();
+    pool(writes, concurrency, move |(run, conditions)| {
+        let client = client.clone();
+        async move {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client, &run.namespace, &RESOURCES.runs);
+            writer::write_conditions(
+                &api,
+                &run.name,
+                &run.namespace,
+                &run.resource_version,
+                &conditions,
+            )
+            .await
+            .map_err(|e| format!("raw write of {}/{}: {e}", run.namespace, run.name))
+        }
+    })
+    .await?;
+    Ok(t0.elapsed())
+}
+
+// ---------------------------------------------------------------------------------------
+// The benchmark
+
+/// When the benchmark began, for the progress lines.
+static BEGAN: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+
+/// A progress line on stderr, with the time since the benchmark began.
+fn say(text: &str) {
+    eprintln!("==> [{:6.1} s] {text}", BEGAN.elapsed().as_secs_f64());
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// Builds what is missing; returns the control plane's bin dir and the release controller.
+fn build() -> Result<PathBuf, String> {
+    if std::env::var_os("OPRUN_CONTROLPLANE_BIN").is_none_or(|d| d.is_empty()) {
+        say("building the test control plane (kube-apiserver, etcd, kubectl, helm) if missing");
+        let out = checked(
+            Command::new(root().join("tests/controlplane/build.sh")),
+            "tests/controlplane/build.sh",
+        )?;
+        let dir = out.lines().last().unwrap_or_default().trim().to_string();
+        // SAFETY: called before the runtime starts any thread that reads the environment
+        unsafe { std::env::set_var("OPRUN_CONTROLPLANE_BIN", dir) };
+    }
+    say("building operationrun-controller (release)");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let messages = checked(
+        {
+            let mut c = Command::new(cargo);
+            c.args([
+                "build",
+                "--quiet",
+                "--release",
+                "--bin",
+                "operationrun-controller",
+                "--message-format=json",
+            ])
+            .current_dir(root());
+            c
+        },
+        "cargo build --release",
+    )?;
+    messages
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["target"]["name"] == "operationrun-controller")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| "cargo build reported no operationrun-controller executable".into())
+}
+
+async fn bench(options: Options) -> Result<(), String> {
+    let began = *BEGAN;
+    let binary = build()?;
+    let (cores, mem_gib) = machine();
+    let date = Timestamp::now().strftime("%Y-%m-%d").to_string();
+    let n = options.runs;
+    let c = options.concurrency;
+
+    say("starting etcd and kube-apiserver on loopback");
+    let cp = ControlPlane::start().await.map_err(|e| e.to_string())?;
+    say(&format!("audit policy: {AUDIT_LEVEL}"));
+    say("installing the Helm chart (CRDs, ServiceAccount, RBAC, admission policy)");
+    let rendered = crate::cluster::install_chart(&cp)?;
+    checked(
+        {
+            let mut k = cp.kubectl();
+            k.args([
+                "wait",
+                "--for=condition=Established",
+                "crd",
+                "--all",
+                "--timeout=60s",
+            ]);
+            k.stdout(Stdio::null());
+            k
+        },
+        "kubectl wait for the CRDs",
+    )?;
+    let chart_args = testenv::chart::deployment_args(&rendered).map_err(|e| e.to_string())?;
+    let setup = Setup {
+        cp: &cp,
+        binary: &binary,
+        args: controller_args(chart_args, c),
+    };
+    say(&format!(
+        "controller: {} {}",
+        binary.display(),
+        setup.args.join(" ")
+    ));
+
+    say("the controller over an empty cluster (baseline RSS)");
+    let empty_kib = empty_rss(&setup, cp.dir()).await?;
+
+    let setup_started = Instant::now();
+    let (namespaces, planned) = plan(n, "bench");
+    say(&format!(
+        "setup: {n} stale runs (a third each of backups, captures, inventory syncs) over {NAMESPACES} namespaces, {SETUP_IN_FLIGHT} requests in flight"
+    ));
+    let admin = cp.client();
+    create_namespaces(&admin, &namespaces).await?;
+    let now = Timestamp::now();
+    let (_, artifacts) = populate(&admin, planned, Some(options.history), now).await?;
+    let setup_time = setup_started.elapsed();
+    say(&format!(
+        "setup done in {}: {n} runs, {artifacts} artifacts",
+        seconds(setup_time)
+    ));
+
+    let load_before = load_average();
+    say(&format!(
+        "measuring the controller (--concurrency={c}); load average {load_before}"
+    ));
+    let run = measure_controller(&setup, &cp, n as u64, options.perf.as_deref()).await?;
+    let ctrl = audit_requests(
+        cp.audit_log_path(),
+        run.audit.0,
+        run.audit.1,
+        CONTROLLER_USER,
+    )?;
+    let (conditions, reasons) = decided(&admin, &namespaces).await?;
+    say(&format!("decided: {reasons:?}"));
+    let final_true = reasons
+        .iter()
+        .filter(|(r, _)| r.starts_with("True "))
+        .map(|(_, n)| n)
+        .sum::<usize>();
+    if final_true != n {
+        return Err(format!(
+            "{final_true} of {n} runs hold a final verdict after the controller's run: {reasons:?}"
+        ));
+    }
+    let (first, last) = match (ctrl.first_write, ctrl.last_write) {
+        (Some(f), Some(l)) => (f, l),
+        _ => return Err("the audit log shows no status write by the controller".into()),
+    };
+    let since = |t: Timestamp| {
+        Duration::from_secs_f64(t.duration_since(run.started).as_secs_f64().max(0.0))
+    };
+    let (to_first, to_last) = (since(first), since(last));
+
+    say("setup of the raw loop: a fresh copy of the runs in other namespaces");
+    let copy_started = Instant::now();
+    let (raw_namespaces, raw_planned) = plan(n, "bench-raw");
+    create_namespaces(&admin, &raw_namespaces).await?;
+    let (copies, _) = populate(&admin, raw_planned, None, now).await?;
+    let mut writes = Vec::with_capacity(copies.len());
+    for copy in copies {
+        let owned = conditions
+            .get(&copy.name)
+            .cloned()
+            .ok_or_else(|| format!("no decided run {} to copy", copy.name))?;
+        writes.push((copy, owned));
+    }
+    say(&format!("copy done in {}", seconds(copy_started.elapsed())));
+    let token = cp
+        .service_account_token(RELEASE_NS, CONTROLLER_SA)
+        .await
+        .map_err(|e| e.to_string())?;
+    let sa_client = cp
+        .client_for_token(&token)
+        .await
+        .map_err(|e| e.to_string())?;
+    let pids = cp.pids();
+    let api_cpu = || pids.get(1).copied().map_or(0.0, cpu_seconds);
+    let etcd_cpu = || pids.first().copied().map_or(0.0, cpu_seconds);
+    say(&format!(
+        "raw loop: the controller's status write for {n} runs, {c} in flight, as its ServiceAccount; load average {}",
+        load_average()
+    ));
+    let raw_from = audit_offset(cp.audit_log_path());
+    let (api0, etcd0) = (api_cpu(), etcd_cpu());
+    let raw_time = raw_loop(&sa_client, writes, usize::from(c)).await?;
+    let (raw_api, raw_etcd) = (api_cpu() - api0, etcd_cpu() - etcd0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let raw = audit_requests(
+        cp.audit_log_path(),
+        raw_from,
+        audit_offset(cp.audit_log_path()),
+        CONTROLLER_USER,
+    )?;
+    if raw.status_writes != n as u64 {
+        return Err(format!(
+            "the raw loop's status writes in the audit log: {} of {n}",
+            raw.status_writes
+        ));
+    }
+
+    // the table
+    let nf = n as f64;
+    let decisions_per_s = nf / to_last.as_secs_f64();
+    let raw_per_s = nf / raw_time.as_secs_f64();
+    let writes = ctrl.count("patch operationruns/status");
+    let confirmations = ctrl.confirmations();
+    let events = ctrl.events();
+    let others = ctrl.total() - writes - confirmations - events;
+    let per_run = |k: u64| format!("{:.2}", k as f64 / nf);
+    let objects = n + artifacts;
+    let bytes_per_object = (run.idle_kib.saturating_sub(empty_kib) * 1024) as f64 / objects as f64;
+    println!(
+        "\n| date | machine | audit | runs | artifacts | C | start→first decision | start→last decision | decisions/s | raw loop | raw patches/s | controller ÷ raw | status PATCH /run | confirm LIST /run | Event writes /run | other requests /run | peak RSS | idle RSS | empty RSS | bytes / cached object |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {date} | {cores} cores, {mem_gib:.0} GiB | RequestResponse (writes) | {n} | {artifacts} | {c} | {} | {} | {decisions_per_s:.0} | {} | {raw_per_s:.0} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {bytes_per_object:.0} |",
+        seconds(to_first),
+        seconds(to_last),
+        seconds(raw_time),
+        decisions_per_s / raw_per_s,
+        per_run(writes),
+        per_run(confirmations),
+        per_run(events),
+        per_run(others),
+        mib(run.peak_kib),
+        mib(run.idle_kib),
+        mib(empty_kib),
+    );
+
+    // the details behind it
+    let m = &run.metrics;
+    let reconciles = metric(m, "operationrun_reconciliations");
+    let reconcile_sum = metric(m, "operationrun_reconcile_duration_seconds_sum");
+    let reconcile_count = metric(m, "operationrun_reconcile_duration_seconds_count");
+    println!("\nDetails ({n} runs, {artifacts} artifacts, concurrency {c}):");
+    println!("- audit policy: {AUDIT_LEVEL}");
+    println!(
+        "- load average before the controller: {load_before}; after: {}",
+        load_average()
+    );
+    println!(
+        "- setup: {} (not timed); controller /readyz after {}; status-writes counter reached {n} after {} (polled every {} ms)",
+        seconds(setup_time),
+        seconds(run.ready),
+        seconds(run.done),
+        POLL.as_millis()
+    );
+    println!(
+        "- first→last decision: {} ({:.0} decisions/s)",
+        seconds(to_last.saturating_sub(to_first)),
+        nf / to_last.saturating_sub(to_first).as_secs_f64().max(1e-3)
+    );
+    println!(
+        "- CPU to the last decision: controller {:.2} s ({:.2} ms/run), kube-apiserver {:.2} s ({:.2} ms/run), etcd {:.2} s; controller CPU including {} idle: {:.2} s",
+        run.cpu_to_done,
+        run.cpu_to_done * 1000.0 / nf,
+        run.apiserver_cpu,
+        run.apiserver_cpu * 1000.0 / nf,
+        run.etcd_cpu,
+        seconds(IDLE),
+        run.cpu_total
+    );
+    println!(
+        "- CPU of the raw loop: kube-apiserver {raw_api:.2} s ({:.2} ms/run), etcd {raw_etcd:.2} s",
+        raw_api * 1000.0 / nf
+    );
+    println!(
+        "- reconciles: {reconciles:.0} ({:.2}/run), mean {:.2} ms each; status writes {} ok, {} conflicts; reconcile errors {:.0}",
+        reconciles / nf,
+        if reconcile_count > 0.0 {
+            reconcile_sum * 1000.0 / reconcile_count
+        } else {
+            0.0
+        },
+        ctrl.status_writes,
+        ctrl.conflicts,
+        metric(m, "operationrun_reconcile_errors"),
+    );
+    println!(
+        "- Events: {:.0} published, {:.0} dropped by the queue, {:.0} failed (until {} after the last decision)",
+        metric(m, "operationrun_events"),
+        metric(m, "operationrun_events_dropped"),
+        metric(m, "operationrun_event_errors"),
+        seconds(IDLE)
+    );
+    println!("- controller requests (audit log, {CONTROLLER_USER}):");
+    for (kind, count) in &ctrl.by_kind {
+        println!("  - {kind}: {count}");
+    }
+    println!("- raw loop requests: {:?}", raw.by_kind);
+    println!(
+        "- RSS: empty {}, peak {}, idle {}; cached objects {objects} → {bytes_per_object:.0} bytes each",
+        mib(empty_kib),
+        mib(run.peak_kib),
+        mib(run.idle_kib)
+    );
+    for line in samples(m, "operationrun_reconcile_duration_seconds_bucket") {
+        println!("  - {line}");
+    }
+    for report in &run.perf {
+        println!("- perf report: {}", report.display());
+    }
+    println!(
+        "- the whole benchmark took {} (audit log {} MiB)",
+        seconds(began.elapsed()),
+        audit_offset(cp.audit_log_path()) / (1 << 20)
+    );
+    say("stopping the control plane");
+    drop(cp);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_are_read_and_checked() {
+        let o = parse(&args(&["--runs", "10,000", "--concurrency=16"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!((o.runs, o.concurrency, o.history), (10_000, 16, 2));
+        assert!(parse(&args(&["--runs", "10"])).is_err());
+        assert!(parse(&args(&["--runs", "10", "--concurrency", "65"])).is_err());
+        assert!(parse(&args(&["--runs", "2", "--concurrency", "4"])).is_err());
+        assert!(parse(&args(&["--help"])).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_chart_args_lose_leader_election_and_take_the_concurrency() {
+        let got = controller_args(
+            args(&[
+                "run",
+                "--lease-name=x",
+                "--concurrency=4",
+                "--log-format=json",
+            ]),
+            16,
+        );
+        assert_eq!(
+            got,
+            args(&[
+                "run",
+                "--log-format=json",
+                "--no-leader-election",
+                "--concurrency=16"
+            ])
+        );
+    }
+
+    #[test]
+    fn runs_are_dealt_to_families_and_namespaces_evenly() {
+        let (namespaces, planned) = plan(300, "bench");
+        assert_eq!(namespaces.len(), NAMESPACES);
+        let backups = planned
+            .iter()
+            .filter(|p| p.family == Family::Backup)
+            .count();
+        assert_eq!(backups, 100);
+        let in_first = planned.iter().filter(|p| p.namespace == "bench-00").count();
+        assert_eq!(in_first, 6);
+    }
+
+    #[test]
+    fn metrics_are_summed_over_labels() {
+        let text = "# HELP x\noperationrun_status_writes_total 7\noperationrun_reconciliations_total{family=\"a\",reason=\"b\"} 2\noperationrun_reconciliations_total{family=\"c\",reason=\"d\"} 3\n";
+        assert_eq!(metric(text, "operationrun_status_writes"), 7.0);
+        assert_eq!(metric(text, "operationrun_reconciliations"), 5.0);
+        assert_eq!(metric(text, "operationrun_missing"), 0.0);
+    }
+}
