@@ -732,8 +732,9 @@ struct Setup<'a> {
 }
 
 impl Setup<'_> {
-    /// Starts the controller as the chart's ServiceAccount (a fresh token: they last an hour).
-    async fn start(&self, log: &Path) -> Result<Controller, String> {
+    /// How to start the controller as the chart's ServiceAccount (a fresh token: they last
+    /// an hour); minted before the clock starts.
+    async fn launch(&self, log: &Path) -> Result<Launch, String> {
         let token = self
             .cp
             .service_account_token(RELEASE_NS, CONTROLLER_SA)
@@ -743,16 +744,13 @@ impl Setup<'_> {
             .cp
             .kubeconfig_for_token(&token)
             .map_err(|e| e.to_string())?;
-        Launch::new(self.binary)
+        Ok(Launch::new(self.binary)
             .args(self.args.iter().cloned())
             .kubeconfig(kubeconfig)
             .env("POD_NAMESPACE", RELEASE_NS)
             .env("POD_NAME", "operationrun-controller-bench")
             .log(log)
-            .ready_timeout(Duration::from_secs(60))
-            .start()
-            .await
-            .map_err(|e| e.to_string())
+            .ready_timeout(Duration::from_secs(60)))
     }
 }
 
@@ -790,7 +788,12 @@ struct ControllerRun {
 
 /// The RSS of the controller with nothing to cache, after it settled.
 async fn empty_rss(setup: &Setup<'_>, dir: &Path) -> Result<u64, String> {
-    let mut controller = setup.start(&dir.join("controller-empty.log")).await?;
+    let mut controller = setup
+        .launch(&dir.join("controller-empty.log"))
+        .await?
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
     tokio::time::sleep(IDLE).await;
     let (rss, _) = memory(controller.id()).ok_or("the controller exited while idle")?;
     controller.terminate().await.map_err(|e| e.to_string())?;
@@ -808,19 +811,21 @@ async fn measure_controller(
     let api_cpu = || apiserver.map_or(0.0, cpu_seconds);
     let etcd_cpu = || etcd.map_or(0.0, cpu_seconds);
     let log = cp.dir().join("controller.log");
+    let launch = setup.launch(&log).await?;
+    let mut perfs = Vec::new();
+    if let (Some(dir), Some(api)) = (perf_dir, apiserver) {
+        perfs.push(Perf::attach(dir, "kube-apiserver", api)?);
+    }
     let audit_from = audit_offset(cp.audit_log_path());
     let (api0, etcd0) = (api_cpu(), etcd_cpu());
     let started = Timestamp::now();
     let t0 = Instant::now();
-    let mut controller = setup.start(&log).await?;
+    let mut controller = launch.start().await.map_err(|e| e.to_string())?;
     let ready = t0.elapsed();
     let pid = controller.id();
-    let mut perfs = Vec::new();
     if let Some(dir) = perf_dir {
+        // attached once the process answers /readyz, before its watches have listed much
         perfs.push(Perf::attach(dir, "controller", pid)?);
-        if let Some(api) = apiserver {
-            perfs.push(Perf::attach(dir, "kube-apiserver", api)?);
-        }
     }
     let mut peak = 0;
     let mut last_progress = (0.0, 0.0, Instant::now());
