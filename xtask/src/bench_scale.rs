@@ -32,7 +32,7 @@ use operationrun_controller::reconciler::writer;
 use operationrun_crds::{API_VERSION, BackupSet, BaselineSnapshot, OperationRun, RunCondition};
 use serde_json::{Value, json};
 use testenv::ControlPlane;
-use testenv::controller::{Controller, Launch};
+use testenv::controller::Launch;
 
 use crate::{RELEASE_NS, checked, root};
 
