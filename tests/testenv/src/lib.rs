@@ -20,6 +20,7 @@
 mod certs;
 pub mod chart;
 pub mod controller;
+pub mod faults;
 mod process;
 pub mod worker;
 

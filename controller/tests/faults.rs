@@ -1,0 +1,194 @@
+//! Faults injected into a real control plane while the controller decides a few hundred
+//! stale runs of every family (docs/reliability.md): kube-apiserver and etcd killed and
+//! restarted, watches expired by an etcd compaction, connection faults through a TCP fault
+//! proxy, a leader killed or frozen with a standby running, a stale view of the artifacts,
+//! and a heartbeat storm. After each fault every run must hold what `evaluate` gives for
+//! what the cluster then holds, every status write in the audit log must be explained, and
+//! no `Reconciled=True` may ever change.
+//!
+//! Scenarios run one at a time (they share 2 cores with the control plane); each prints a
+//! `FAULTS |` line with what it measured:
+//!
+//! ```sh
+//! cargo test -p operationrun-controller --test faults -- --nocapture
+//! ```
+
+#[path = "faults/audit.rs"]
+mod audit;
+#[path = "faults/fleet.rs"]
+mod fleet;
+#[path = "faults/harness.rs"]
+mod harness;
+#[path = "faults/report.rs"]
+mod report;
+#[path = "faults/verdicts.rs"]
+mod verdicts;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use testenv::faults::Component;
+
+use fleet::{Fleet, Plan, Workers};
+use harness::{Pod, Stage, user};
+use report::{Ending, finish};
+
+/// One scenario at a time: each runs a control plane and controllers on the same 2 cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Time given to create a fleet before its stuck runs go stale.
+const SETUP: SignedDuration = SignedDuration::from_secs(8);
+
+/// Copies of every case per scenario: 10 × 22 = 220 stale runs.
+const COPIES: usize = 10;
+
+fn plan(prefix: &'static str, stale_at: Timestamp) -> Plan {
+    Plan {
+        copies: COPIES,
+        live: 20,
+        completed: 10,
+        stale_at,
+        prefix,
+    }
+}
+
+async fn sleep_until(t: Timestamp) {
+    let wait = t.duration_since(Timestamp::now());
+    if wait.is_positive() {
+        tokio::time::sleep(wait.unsigned_abs()).await;
+    }
+}
+
+/// Starts one controller replica acting as ServiceAccount `sa`, and waits until it leads.
+async fn leader(stage: &Stage, sa: &str, via_proxy: bool) -> Pod {
+    let kubeconfig = stage.identity(sa, via_proxy).await;
+    let name = format!("{sa}-0");
+    let pod = Pod::start(&name, &kubeconfig, &stage.logs).await;
+    stage.wait_leader(&name, Duration::from_secs(30)).await;
+    pod
+}
+
+/// Creates the fleet, starts its workers, and says how long that took.
+async fn fleet_under_way(stage: &Stage, prefix: &'static str) -> (Fleet, Workers, Timestamp) {
+    let began = Instant::now();
+    let stale_at = Timestamp::now() + SETUP;
+    let fleet = fleet::create(&stage.admin, plan(prefix, stale_at)).await;
+    let workers = Workers::start(&stage.admin, fleet.live(), Duration::from_secs(2));
+    let spare = stale_at.duration_since(Timestamp::now());
+    println!(
+        "  {} runs created in {:.1} s; the stuck ones go stale in {:.1} s",
+        fleet.members.len(),
+        began.elapsed().as_secs_f64(),
+        spare.as_secs_f64()
+    );
+    (fleet, workers, stale_at)
+}
+
+/// Accepted status writes answered before `t`.
+fn written_before(writes: &[audit::Write], t: Timestamp) -> usize {
+    writes.iter().filter(|w| w.accepted() && w.done < t).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_server_killed_mid_burst_and_restarted() {
+    let _serial = SERIAL.lock().await;
+    let began = Instant::now();
+    let mut stage = Stage::new("apiserver", false).await;
+    let mut pod = leader(&stage, "ctrl-a", false).await;
+    let (fleet, workers, stale_at) = fleet_under_way(&stage, "s1").await;
+
+    // the stuck runs are decided from stale_at + 1 s: kill the API server in that burst
+    sleep_until(stale_at + SignedDuration::from_millis(1500)).await;
+    let from = Timestamp::now();
+    let stopped = stage
+        .cp
+        .kill(Component::ApiServer)
+        .expect("kube-apiserver killed");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let took = stage
+        .cp
+        .restart(stopped)
+        .await
+        .expect("kube-apiserver starts again");
+    let to = Timestamp::now();
+    let fault_over = Instant::now();
+    println!(
+        "  kube-apiserver down {:.1} s (ready {:.1} s after its start)",
+        to.duration_since(from).as_secs_f64(),
+        took.as_secs_f64()
+    );
+
+    let out = finish(
+        &stage,
+        &mut [&mut pod],
+        Ending {
+            name: "kube-apiserver SIGKILL",
+            fault: "kube-apiserver SIGKILLed mid-burst, started again on the same etcd 3 s later"
+                .into(),
+            fleet: &fleet,
+            dynamic: BTreeSet::new(),
+            faults: vec![(from, to)],
+            api_server_killed: true,
+            users: vec![user("ctrl-a")],
+            fault_over,
+            began,
+        },
+    )
+    .await;
+    let (beats, failed) = workers.stop().await;
+    println!(
+        "  {} decisions written before the kill, {} after; heartbeats {beats} sent, {failed} failed",
+        written_before(&out.writes, from),
+        out.ledger.accepted - written_before(&out.writes, from)
+    );
+    pod.stop().await;
+    stage.clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_killed_mid_burst_and_restarted() {
+    let _serial = SERIAL.lock().await;
+    let began = Instant::now();
+    let mut stage = Stage::new("etcd", false).await;
+    let mut pod = leader(&stage, "ctrl-a", false).await;
+    let (fleet, workers, stale_at) = fleet_under_way(&stage, "s2").await;
+
+    sleep_until(stale_at + SignedDuration::from_millis(1500)).await;
+    let from = Timestamp::now();
+    let stopped = stage.cp.kill(Component::Etcd).expect("etcd killed");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stage
+        .cp
+        .restart(stopped)
+        .await
+        .expect("etcd starts again on its data");
+    let to = Timestamp::now();
+    let fault_over = Instant::now();
+
+    let out = finish(
+        &stage,
+        &mut [&mut pod],
+        Ending {
+            name: "etcd SIGKILL",
+            fault: "etcd SIGKILLed mid-burst, started again on its data directory 5 s later".into(),
+            fleet: &fleet,
+            dynamic: BTreeSet::new(),
+            // requests the API server was holding for etcd fail up to its timeout later
+            faults: vec![(from, to + SignedDuration::from_secs(1))],
+            api_server_killed: false,
+            users: vec![user("ctrl-a")],
+            fault_over,
+            began,
+        },
+    )
+    .await;
+    let (beats, failed) = workers.stop().await;
+    println!(
+        "  {} decisions written before the kill, {} after; heartbeats {beats} sent, {failed} failed",
+        written_before(&out.writes, from),
+        out.ledger.accepted - written_before(&out.writes, from)
+    );
+    pod.stop().await;
+    stage.clean();
+}

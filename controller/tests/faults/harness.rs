@@ -1,0 +1,298 @@
+//! The stage of every scenario: a real control plane with the CRDs and the tenant
+//! namespaces, the chart's RBAC for each controller identity, controller processes kept
+//! running as a kubelet keeps a pod running, and optionally a TCP fault proxy (toxiproxy)
+//! between the controllers and the API server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use serde_json::{Value, json};
+use testenv::ControlPlane;
+use testenv::controller::{Controller, Launch};
+use testenv::faults::{Toxiproxy, kubeconfig_with_server};
+
+use super::fleet::TENANTS;
+
+/// Where the controllers' ServiceAccounts and their Lease live.
+pub const SYSTEM_NS: &str = "operationrun-system";
+/// The Lease every controller identity competes for.
+pub const LEASE: &str = "operationrun-controller";
+/// The toxiproxy proxy in front of the API server.
+pub const PROXY: &str = "kube-apiserver";
+
+/// The audit log's username of ServiceAccount `name` in [`SYSTEM_NS`].
+pub fn user(name: &str) -> String {
+    format!("system:serviceaccount:{SYSTEM_NS}:{name}")
+}
+
+/// One scenario's cluster.
+pub struct Stage {
+    /// The control plane (etcd and kube-apiserver).
+    pub cp: ControlPlane,
+    /// The admin client, talking to the API server directly.
+    pub admin: Client,
+    /// The fault proxy and the address it listens on, when the scenario has one.
+    pub proxy: Option<(Toxiproxy, SocketAddr)>,
+    /// Logs of the controllers and the proxy, kept when the scenario fails.
+    pub logs: PathBuf,
+}
+
+impl Stage {
+    /// A control plane with the CRDs and namespaces; with `proxy`, toxiproxy in front of it.
+    pub async fn new(scenario: &str, proxy: bool) -> Stage {
+        let logs = std::env::temp_dir().join(format!(
+            "oprun-faults-{scenario}-{}-{}",
+            std::process::id(),
+            jiff::Timestamp::now().as_millisecond()
+        ));
+        std::fs::create_dir_all(&logs).expect("a directory for the logs");
+        let cp = ControlPlane::start().await.expect("control plane starts");
+        let admin = cp.client();
+        let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+        for crd in operationrun_crds::crds() {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            crds.patch(
+                &name,
+                &PatchParams::apply("faults").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .expect("CRD accepted");
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                await_condition(crds.clone(), &name, conditions::is_crd_established()),
+            )
+            .await
+            .expect("CRD established in time")
+            .expect("CRD watch");
+        }
+        let namespaces: Api<Namespace> = Api::all(admin.clone());
+        for ns in std::iter::once(&SYSTEM_NS).chain(TENANTS.iter()) {
+            let object: Namespace =
+                serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace");
+            namespaces
+                .create(&PostParams::default(), &object)
+                .await
+                .expect("namespace created");
+        }
+        // discovery of the new kinds can lag Established by a moment
+        let runs = super::fleet::api_all(&admin, "OperationRun");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while runs.list(&Default::default()).await.is_err() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let proxy = if proxy {
+            let toxiproxy = Toxiproxy::start(&logs.join("toxiproxy.log"))
+                .await
+                .unwrap_or_else(|e| panic!("toxiproxy starts: {e}"));
+            let upstream = cp.server_url().trim_start_matches("https://").to_string();
+            let listen = toxiproxy
+                .proxy(PROXY, &upstream)
+                .await
+                .unwrap_or_else(|e| panic!("the proxy is created: {e}"));
+            Some((toxiproxy, listen))
+        } else {
+            None
+        };
+        Stage {
+            cp,
+            admin,
+            proxy,
+            logs,
+        }
+    }
+
+    /// The fault proxy; panics when the scenario has none.
+    pub fn toxiproxy(&self) -> &Toxiproxy {
+        &self.proxy.as_ref().expect("this scenario has a proxy").0
+    }
+
+    /// Creates ServiceAccount `name` with the chart's RBAC (rendered by the pinned helm, its
+    /// objects named `name`, leader election on [`LEASE`]) and returns a kubeconfig acting as
+    /// it: through the proxy when `via_proxy`, else straight to the API server.
+    pub async fn identity(&self, name: &str, via_proxy: bool) -> PathBuf {
+        let rendered = testenv::chart::render(
+            "operationrun-controller",
+            SYSTEM_NS,
+            &[
+                "--set",
+                &format!("fullnameOverride={name}"),
+                "--set",
+                &format!("leaderElection.leaseName={LEASE}"),
+            ],
+        )
+        .expect("the chart renders");
+        for object in testenv::chart::rbac(&rendered).expect("the chart's RBAC") {
+            let ns = object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or(SYSTEM_NS)
+                .to_string();
+            let admin = self.admin.clone();
+            match object["kind"].as_str().unwrap_or_default() {
+                "ServiceAccount" => {
+                    create(Api::<ServiceAccount>::namespaced(admin, &ns), object).await
+                }
+                "ClusterRole" => create(Api::<ClusterRole>::all(admin), object).await,
+                "ClusterRoleBinding" => create(Api::<ClusterRoleBinding>::all(admin), object).await,
+                "Role" => create(Api::<Role>::namespaced(admin, &ns), object).await,
+                "RoleBinding" => create(Api::<RoleBinding>::namespaced(admin, &ns), object).await,
+                other => panic!("not an RBAC kind: {other}"),
+            }
+        }
+        let token = self
+            .cp
+            .service_account_token(SYSTEM_NS, name)
+            .await
+            .expect("token");
+        let kubeconfig = self.cp.kubeconfig_for_token(&token).expect("kubeconfig");
+        match (&self.proxy, via_proxy) {
+            (Some((_, listen)), true) => {
+                kubeconfig_with_server(&kubeconfig, &format!("https://{listen}"))
+                    .expect("kubeconfig through the proxy")
+            }
+            (None, true) => panic!("this scenario has no proxy"),
+            (_, false) => kubeconfig,
+        }
+    }
+
+    /// The current holder of the controllers' Lease.
+    pub async fn lease_holder(&self) -> Option<String> {
+        let leases: Api<Lease> = Api::namespaced(self.admin.clone(), SYSTEM_NS);
+        leases
+            .get_opt(LEASE)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+    }
+
+    /// Waits until `pod` holds the Lease.
+    pub async fn wait_leader(&self, pod: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.lease_holder().await.as_deref() != Some(pod) {
+            assert!(
+                Instant::now() < deadline,
+                "{pod} did not become leader within {within:?} (holder: {:?})",
+                self.lease_holder().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Removes the logs (the scenario passed).
+    pub fn clean(&self) {
+        let _ = std::fs::remove_dir_all(&self.logs);
+    }
+}
+
+async fn create<K>(api: Api<K>, object: Value)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let what = format!("{} {}", object["kind"], object["metadata"]["name"]);
+    let typed: K = serde_json::from_value(object).unwrap_or_else(|e| panic!("{what}: {e}"));
+    api.create(&PostParams::default(), &typed)
+        .await
+        .unwrap_or_else(|e| panic!("creating {what}: {e}"));
+}
+
+/// A controller replica as a Deployment's pod: `operationrun-controller run` with leader
+/// election, started again when it exits (as the kubelet restarts a container).
+pub struct Pod {
+    /// Its POD_NAME, the Lease holder identity.
+    pub name: String,
+    launch: Launch,
+    logs: PathBuf,
+    /// The running process, if any.
+    pub process: Option<Controller>,
+    /// How many times it exited and was started again.
+    pub restarts: u32,
+    /// When it was last started.
+    pub started: Instant,
+}
+
+impl Pod {
+    /// Starts replica `name` acting as `kubeconfig`, logging under `logs` (one file per life).
+    pub async fn start(name: &str, kubeconfig: &Path, logs: &Path) -> Pod {
+        let launch = Launch::new(env!("CARGO_BIN_EXE_operationrun-controller"))
+            .args(["run", "--lease-namespace", SYSTEM_NS])
+            .kubeconfig(kubeconfig)
+            .env("POD_NAME", name)
+            .env("RUST_LOG", "info,kube_runtime::watcher=debug");
+        let mut pod = Pod {
+            name: name.to_string(),
+            launch,
+            logs: logs.to_path_buf(),
+            process: None,
+            restarts: 0,
+            started: Instant::now(),
+        };
+        pod.spawn().await.unwrap_or_else(|e| panic!("{e}"));
+        pod
+    }
+
+    async fn spawn(&mut self) -> Result<(), String> {
+        let log = self
+            .logs
+            .join(format!("{}.{}.log", self.name, self.restarts));
+        self.started = Instant::now();
+        match self.launch.clone().log(log).start().await {
+            Ok(p) => {
+                self.process = Some(p);
+                Ok(())
+            }
+            Err(e) => Err(format!("{} did not start: {e}", self.name)),
+        }
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Controller::id)
+    }
+
+    /// Starts it again if it has exited (a crash, or a lost Lease); true when it did.
+    pub async fn keep_running(&mut self) -> bool {
+        let exited = match &mut self.process {
+            Some(p) => matches!(p.try_wait(), Ok(Some(_))),
+            None => true,
+        };
+        if !exited {
+            return false;
+        }
+        self.restarts += 1;
+        eprintln!(
+            "  {} exited after {:.1} s; starting it again (restart {})",
+            self.name,
+            self.started.elapsed().as_secs_f64(),
+            self.restarts
+        );
+        if let Err(e) = self.spawn().await {
+            eprintln!("  {e}");
+        }
+        true
+    }
+
+    /// Everything it printed in its current life.
+    pub fn log(&self) -> String {
+        self.process
+            .as_ref()
+            .map(Controller::log)
+            .unwrap_or_default()
+    }
+
+    /// Stops it with SIGTERM (as a pod is stopped).
+    pub async fn stop(&mut self) {
+        if let Some(p) = &mut self.process {
+            let _ = p.terminate().await;
+        }
+    }
+}
