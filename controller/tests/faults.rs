@@ -192,3 +192,115 @@ async fn etcd_killed_mid_burst_and_restarted() {
     pod.stop().await;
     stage.clean();
 }
+
+/// Runs of `fleet` in `cases`.
+fn of_cases<'a>(
+    fleet: &'a Fleet,
+    cases: &'a [fleet::Case],
+) -> impl Iterator<Item = &'a fleet::Member> + 'a {
+    fleet
+        .members
+        .iter()
+        .filter(move |m| matches!(m.role, fleet::Role::Stale(c) if cases.contains(&c)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_expired_by_an_etcd_compaction_relist() {
+    let _serial = SERIAL.lock().await;
+    let began = Instant::now();
+    let mut stage = Stage::new("compaction", true).await;
+    // with its watch cache, kube-apiserver keeps recent events past a compaction and
+    // resumes a watch from them; without it, watches are served by etcd itself, and a
+    // compaction past a watcher's resourceVersion expires it (410 Gone)
+    let stopped = stage
+        .cp
+        .kill(Component::ApiServer)
+        .expect("kube-apiserver stopped");
+    stage
+        .cp
+        .restart_with(stopped, &["--watch-cache=false"])
+        .await
+        .expect("kube-apiserver without a watch cache");
+    let mut pod = leader(&stage, "ctrl-a", true).await;
+    let (mut fleet, workers, stale_at) = fleet_under_way(&stage, "s3").await;
+    sleep_until(stale_at + SignedDuration::from_secs(1)).await;
+    verdicts::converge(&stage.admin, &mut [&mut pod], report::CONVERGE_WITHIN)
+        .await
+        .unwrap_or_else(|e| panic!("before the fault: {e}"));
+
+    // the controller loses the API server; meanwhile evidence arrives for runs it decided
+    // AwaitingEvidence, new stuck runs appear, and enough is written to move etcd on
+    let from = Timestamp::now();
+    let proxy = stage.toxiproxy();
+    proxy
+        .set_enabled(harness::PROXY, false)
+        .await
+        .expect("proxy disabled");
+    let mut dynamic = BTreeSet::new();
+    for m in of_cases(
+        &fleet,
+        &[fleet::Case::BackupNothing, fleet::Case::BackupInProgress],
+    ) {
+        fleet::complete_backup(&stage.admin, m).await;
+        dynamic.insert((m.namespace.clone(), m.name.clone()));
+    }
+    let late = fleet::create(
+        &stage.admin,
+        Plan {
+            copies: 2,
+            live: 0,
+            completed: 0,
+            stale_at: Timestamp::now(),
+            prefix: "s3-late",
+        },
+    )
+    .await;
+    fleet::churn(&stage.admin, &fleet, 3).await;
+    let revision = stage.cp.etcd_revision().await.expect("etcd revision");
+    stage
+        .cp
+        .compact_etcd(revision)
+        .await
+        .expect("etcd compacted");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy
+        .set_enabled(harness::PROXY, true)
+        .await
+        .expect("proxy enabled");
+    let to = Timestamp::now();
+    let fault_over = Instant::now();
+    fleet.extend(late);
+
+    let out = finish(
+        &stage,
+        &mut [&mut pod],
+        Ending {
+            name: "watch expiry (410 Gone)",
+            fault: format!(
+                "controller cut off {:.0} s while evidence and runs arrive; etcd compacted at revision {revision}",
+                to.duration_since(from).as_secs_f64()
+            ),
+            fleet: &fleet,
+            dynamic,
+            faults: vec![(from, to)],
+            api_server_killed: false,
+            users: vec![user("ctrl-a")],
+            fault_over,
+            began,
+        },
+    )
+    .await;
+    workers.stop().await;
+    let relisted: Vec<(&str, usize)> = ["operationruns", "backupsets", "baselinesnapshots"]
+        .into_iter()
+        .map(|r| (r, audit::relists(&out.events, &user("ctrl-a"), r, to)))
+        .collect();
+    let gone = pod.log().matches("410").count();
+    println!("  re-lists after the fault: {relisted:?}; 410 in the controller log: {gone}");
+    assert!(
+        relisted.iter().all(|(_, n)| *n >= 1),
+        "every watch re-lists after its resourceVersion was compacted: {relisted:?}"
+    );
+    pod.stop().await;
+    stage.clean();
+}

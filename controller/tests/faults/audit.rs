@@ -149,6 +149,9 @@ pub struct Ledger {
     /// Runs whose decision etcd committed although the API server answered the write with
     /// an error (etcd died before its answer reached the API server).
     pub committed_on_error: usize,
+    /// Writes of a non-final verdict taken from a cache that lagged after a fault, corrected
+    /// by a later write when the watch caught up (no final verdict among them).
+    pub corrected: usize,
     /// Everything that does not add up.
     pub problems: Vec<String>,
 }
@@ -163,7 +166,8 @@ impl Ledger {
 /// Accounts for every status write: each accepted write changes what the run holds (no
 /// write repeats the one before); a run whose inputs did not change after it was created
 /// (not in `dynamic`) is written exactly once if it ends holding conditions and never
-/// otherwise; a refused write is a 409 Conflict, or failed during one of `faults` (answered
+/// otherwise, except that a non-final verdict written from a cache lagging after a fault
+/// may be corrected by later writes (counted in [`Ledger::corrected`]); a refused write is a 409 Conflict, or failed during one of `faults` (answered
 /// after the fault began and sent before it ended). With
 /// `api_server_killed`, a run may hold a decision whose write the audit log never recorded.
 pub fn ledger(
@@ -244,8 +248,19 @@ pub fn ledger(
             continue;
         }
         let want = usize::from(!held.is_empty());
+        // a non-final answer may come from a cache that lags after a fault; the next watch
+        // event corrects it (docs/concepts.md): writes carrying no final verdict, all after
+        // a fault began, each followed by the next
+        let after_fault = |w: &Write| faults.iter().any(|(from, _)| w.done >= *from);
+        let corrections = accepted.len().saturating_sub(want);
+        let corrected = want == 1
+            && corrections > 0
+            && accepted[..accepted.len() - 1].iter().all(|w| {
+                after_fault(w) && w.reconciled.as_ref().is_none_or(|r| r["status"] != "True")
+            });
         match accepted.len() {
             n if n == want => {}
+            _ if corrected => ledger.corrected += corrections,
             0 if committed_on_error => ledger.committed_on_error += 1,
             0 if api_server_killed => ledger.unaudited += 1,
             n => ledger.problems.push(format!(

@@ -528,3 +528,57 @@ impl Workers {
         )
     }
 }
+
+/// The worker of a run stores its backup after all: a complete, finalized BackupSet claims
+/// it (an existing set is updated, else one is created).
+pub async fn complete_backup(admin: &Client, run: &Member) {
+    let name = format!("{}-set", run.name);
+    let sets = api(admin, "BackupSet", &run.namespace);
+    if sets.get_opt(&name).await.ok().flatten().is_none() {
+        let body: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": format!("{GROUP}/{VERSION}"), "kind": "BackupSet",
+            "metadata": {"name": name, "namespace": run.namespace},
+            "spec": {"backupScheduleRef": {"name": "nightly"},
+                     "operationRunRef": {"name": run.name, "uid": run.uid}},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        sets.create(&PostParams::default(), &body)
+            .await
+            .unwrap_or_else(|e| panic!("creating {name}: {e}"));
+    }
+    let status = json!({"status": {"state": "Finalized",
+        "summary": {"itemsTotal": 10, "succeeded": 10, "failed": 0, "skipped": 0}}});
+    sets.patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .unwrap_or_else(|e| panic!("finishing {name}: {e}"));
+}
+
+/// Writes that change nothing a decision reads: `rounds` label updates on every run and
+/// artifact of the fleet, so that etcd's revision moves far past what a watcher last saw.
+pub async fn churn(admin: &Client, fleet: &Fleet, rounds: usize) {
+    let mut targets: Vec<(&'static str, String, String)> = Vec::new();
+    for m in &fleet.members {
+        targets.push(("OperationRun", m.namespace.clone(), m.name.clone()));
+    }
+    for kind in ["BackupSet", "BaselineSnapshot"] {
+        for ns in TENANTS {
+            let list = api(admin, kind, ns)
+                .list(&Default::default())
+                .await
+                .unwrap_or_else(|e| panic!("listing {kind}: {e}"));
+            for o in list.items {
+                targets.push((kind, ns.to_string(), o.name_any()));
+            }
+        }
+    }
+    for round in 0..rounds {
+        futures::stream::iter(targets.iter())
+            .for_each_concurrent(8, |(kind, ns, name)| async move {
+                let patch = json!({"metadata": {"labels": {"churn": round.to_string()}}});
+                let _ = api(admin, kind, ns)
+                    .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await;
+            })
+            .await;
+    }
+}

@@ -188,9 +188,13 @@ impl Stage {
         }
     }
 
-    /// Removes the logs (the scenario passed).
+    /// Removes the logs (the scenario passed), unless `OPRUN_FAULTS_KEEP=1`.
     pub fn clean(&self) {
-        let _ = std::fs::remove_dir_all(&self.logs);
+        if std::env::var_os("OPRUN_FAULTS_KEEP").is_some_and(|v| v == "1") {
+            println!("  logs kept in {}", self.logs.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.logs);
+        }
     }
 }
 

@@ -113,7 +113,8 @@ pub async fn finish(stage: &Stage, pods: &mut [&mut Pod], ending: Ending<'_>) ->
     }
     println!(
         "FAULTS | {} | runs {} ({} stale, {} decided: {:?}) | fault: {} | recovery {:.1} s | \
-         status writes {} ({} accepted, {} conflicts, {} failed during the fault, {} committed though answered with an error, {} unaudited) \
+         status writes {} ({} accepted, {} conflicts, {} failed during the fault, {} committed though answered with an error, {} unaudited, \
+         {} corrections of a non-final verdict from a lagging cache) \
          = {:.2} per decided run | wrong 0 | lost 0 | scenario {:.0} s",
         ending.name,
         end.held.len(),
@@ -128,6 +129,7 @@ pub async fn finish(stage: &Stage, pods: &mut [&mut Pod], ending: Ending<'_>) ->
         ledger.failed_in_fault,
         ledger.committed_on_error,
         ledger.unaudited,
+        ledger.corrected,
         ledger.per_decided(),
         ending.began.elapsed().as_secs_f64()
     );

@@ -128,6 +128,13 @@ impl ControlPlane {
     /// directory, same certificates) and waits until it serves: etcd healthy, or the API
     /// server's `/readyz` answering `ok`. Returns how long that took.
     pub async fn restart(&mut self, stopped: Stopped) -> Result<Duration> {
+        self.restart_with(stopped, &[]).await
+    }
+
+    /// Like [`restart`](Self::restart), with `extra` flags after its own (a later flag wins),
+    /// e.g. `--watch-cache=false` so that kube-apiserver serves watches from etcd itself.
+    pub async fn restart_with(&mut self, mut stopped: Stopped, extra: &[&str]) -> Result<Duration> {
+        stopped.argv.extend(extra.iter().map(OsString::from));
         let started = Instant::now();
         let name = stopped.component.name();
         let log = self.guard.dir.join(format!(
