@@ -15,6 +15,8 @@
 
 #[path = "faults/audit.rs"]
 mod audit;
+#[path = "faults/connection.rs"]
+mod connection;
 #[path = "faults/fleet.rs"]
 mod fleet;
 #[path = "faults/harness.rs"]
@@ -40,19 +42,6 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Time given to create a fleet before its stuck runs go stale.
 const SETUP: SignedDuration = SignedDuration::from_secs(8);
 
-/// Copies of every case per scenario: 10 × 22 = 220 stale runs.
-const COPIES: usize = 10;
-
-fn plan(prefix: &'static str, stale_at: Timestamp) -> Plan {
-    Plan {
-        copies: COPIES,
-        live: 20,
-        completed: 10,
-        stale_at,
-        prefix,
-    }
-}
-
 async fn sleep_until(t: Timestamp) {
     let wait = t.duration_since(Timestamp::now());
     if wait.is_positive() {
@@ -71,9 +60,18 @@ async fn leader(stage: &Stage, sa: &str, via_proxy: bool) -> Pod {
 
 /// Creates the fleet, starts its workers, and says how long that took.
 async fn fleet_under_way(stage: &Stage, prefix: &'static str) -> (Fleet, Workers, Timestamp) {
+    fleet_of(stage, |stale_at| Plan::new(prefix, stale_at)).await
+}
+
+/// Creates the fleet `plan` gives for a time [`SETUP`] from now, and starts the workers of
+/// its live runs.
+async fn fleet_of(
+    stage: &Stage,
+    plan: impl FnOnce(Timestamp) -> Plan,
+) -> (Fleet, Workers, Timestamp) {
     let began = Instant::now();
     let stale_at = Timestamp::now() + SETUP;
-    let fleet = fleet::create(&stage.admin, plan(prefix, stale_at)).await;
+    let fleet = fleet::create(&stage.admin, plan(stale_at)).await;
     let workers = Workers::start(&stage.admin, fleet.live(), Duration::from_secs(2));
     let spare = stale_at.duration_since(Timestamp::now());
     println!(
@@ -250,8 +248,7 @@ async fn watches_expired_by_an_etcd_compaction_relist() {
             copies: 2,
             live: 0,
             completed: 0,
-            stale_at: Timestamp::now(),
-            prefix: "s3-late",
+            ..Plan::new("s3-late", Timestamp::now())
         },
     )
     .await;

@@ -240,6 +240,10 @@ pub enum Role {
     Live,
     /// A run its worker completed: never stale.
     Completed,
+    /// A run at the edge of staleness: a heartbeat timeout of [`EDGE_TIMEOUT`] seconds, its
+    /// worker heartbeating it in a storm; every other one has a complete BackupSet (so a
+    /// moment of staleness gives a final verdict), the others no evidence.
+    Edge,
 }
 
 /// One run of the fleet.
@@ -258,8 +262,12 @@ pub struct Member {
 /// How many runs of each kind, and when the stuck ones go stale.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
-    /// Copies of [`Case::ALL`].
+    /// Copies of `cases`.
     pub copies: usize,
+    /// The situations of the stuck runs ([`Case::ALL`] unless a scenario needs one).
+    pub cases: &'static [Case],
+    /// Runs at the edge of staleness ([`Role::Edge`]).
+    pub edge: usize,
     /// Runs whose workers heartbeat them.
     pub live: usize,
     /// Runs their workers completed.
@@ -270,6 +278,24 @@ pub struct Plan {
     /// Name prefix, so that several fleets can live in one cluster.
     pub prefix: &'static str,
 }
+
+impl Plan {
+    /// Ten copies of every case, 20 live runs and 10 completed ones.
+    pub fn new(prefix: &'static str, stale_at: Timestamp) -> Plan {
+        Plan {
+            copies: 10,
+            cases: &Case::ALL,
+            edge: 0,
+            live: 20,
+            completed: 10,
+            stale_at,
+            prefix,
+        }
+    }
+}
+
+/// `spec.timeouts.heartbeatSeconds` of the runs at the edge of staleness.
+pub const EDGE_TIMEOUT: i64 = 2;
 
 /// `spec.timeouts.heartbeatSeconds` of the stuck runs.
 pub const STALE_AFTER: i64 = 30;
@@ -294,9 +320,14 @@ impl Fleet {
 
     /// The live runs, as (namespace, name).
     pub fn live(&self) -> Vec<(String, String)> {
+        self.with_role(Role::Live)
+    }
+
+    /// The runs of `role`, as (namespace, name).
+    pub fn with_role(&self, role: Role) -> Vec<(String, String)> {
         self.members
             .iter()
-            .filter(|m| m.role == Role::Live)
+            .filter(|m| m.role == role)
             .map(|m| (m.namespace.clone(), m.name.clone()))
             .collect()
     }
@@ -373,9 +404,12 @@ pub async fn create(admin: &Client, plan: Plan) -> Fleet {
         (ns, format!("{}-{slug}-{n}", plan.prefix), role)
     };
     for _ in 0..plan.copies {
-        for case in Case::ALL {
-            wanted.push(next(Role::Stale(case), case.slug()));
+        for case in plan.cases {
+            wanted.push(next(Role::Stale(*case), case.slug()));
         }
+    }
+    for _ in 0..plan.edge {
+        wanted.push(next(Role::Edge, "edge".into()));
     }
     for _ in 0..plan.live {
         wanted.push(next(Role::Live, "live".into()));
@@ -415,6 +449,26 @@ async fn create_member(
     let now = Timestamp::now();
     let ago = |secs: i64| rfc3339(now - SignedDuration::from_secs(secs));
     match role {
+        Role::Edge => {
+            let status = json!({"phase": "Running", "startedAt": ago(60), "heartbeatTime": ago(0)});
+            let with_set = name.bytes().map(u32::from).sum::<u32>() % 2 == 0;
+            create_run(
+                admin,
+                namespace,
+                name,
+                backup_spec(),
+                Some(EDGE_TIMEOUT),
+                status,
+                |uid| {
+                    if with_set {
+                        Case::BackupComplete.artifacts(name, uid)
+                    } else {
+                        Vec::new()
+                    }
+                },
+            )
+            .await
+        }
         Role::Stale(Case::BackupAbandoned) => {
             let status = json!({"phase": "Running", "startedAt": ago(2 * 86_400 + 60), "heartbeatTime": ago(2 * 86_400)});
             create_run(admin, namespace, name, backup_spec(), None, status, |_| {
@@ -477,6 +531,18 @@ impl Workers {
     /// One worker per run of `runs`, each patching `status.heartbeatTime` to now every
     /// `every` (as a merge patch of its own field, as the worker contract says).
     pub fn start(admin: &Client, runs: Vec<(String, String)>, every: Duration) -> Workers {
+        Workers::with_pauses(admin, runs, every, None)
+    }
+
+    /// Like [`start`](Self::start), but each worker falls silent now and then: after
+    /// `pauses.0` of heartbeats it pauses for between `pauses.1` and twice that (varying by
+    /// run and by pause), so its run crosses the edge of staleness and comes back.
+    pub fn with_pauses(
+        admin: &Client,
+        runs: Vec<(String, String)>,
+        every: Duration,
+        pauses: Option<(Duration, Duration)>,
+    ) -> Workers {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
@@ -493,8 +559,23 @@ impl Workers {
                     tokio::time::sleep(Duration::from_millis(offset)).await;
                     let mut tick = tokio::time::interval(every);
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let mut beating_since = tokio::time::Instant::now();
+                    let mut pause_no = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         tick.tick().await;
+                        if let Some((beat, pause)) = pauses
+                            && beating_since.elapsed() >= beat
+                        {
+                            pause_no += 1;
+                            // a deterministic spread over [pause, 2 × pause)
+                            let spread = (i as u64 * 7919 + pause_no * 104_729) % 1000;
+                            let silent = pause + pause.mul_f64(spread as f64 / 1000.0);
+                            tokio::time::sleep(silent).await;
+                            beating_since = tokio::time::Instant::now();
+                            if stop.load(Ordering::Relaxed) {
+                                break;
+                            }
+                        }
                         let patch = Patch::Merge(
                             json!({"status": {"heartbeatTime": rfc3339(Timestamp::now())}}),
                         );
@@ -553,6 +634,20 @@ pub async fn complete_backup(admin: &Client, run: &Member) {
         .unwrap_or_else(|e| panic!("finishing {name}: {e}"));
 }
 
+/// The workers of `runs` report them Completed (outcome Succeeded), as a merge patch of
+/// their own fields.
+pub async fn complete_runs(admin: &Client, runs: &[(String, String)]) {
+    for (namespace, name) in runs {
+        let now = rfc3339(Timestamp::now());
+        let patch = json!({"status": {"phase": "Completed", "outcome": "Succeeded",
+            "heartbeatTime": now, "completedAt": now}});
+        api(admin, "OperationRun", namespace)
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap_or_else(|e| panic!("completing {namespace}/{name}: {e}"));
+    }
+}
+
 /// Writes that change nothing a decision reads: `rounds` label updates on every run and
 /// artifact of the fleet, so that etcd's revision moves far past what a watcher last saw.
 pub async fn churn(admin: &Client, fleet: &Fleet, rounds: usize) {
@@ -581,4 +676,26 @@ pub async fn churn(admin: &Client, fleet: &Fleet, rounds: usize) {
             })
             .await;
     }
+}
+
+/// A complete, finalized BackupSet named `<run>-<suffix>` claiming `run`, as its worker
+/// writes it (created, then its status).
+pub async fn claim(admin: &Client, run: &Member, suffix: &str) {
+    let name = format!("{}-{suffix}", run.name);
+    let sets = api(admin, "BackupSet", &run.namespace);
+    let body: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": format!("{GROUP}/{VERSION}"), "kind": "BackupSet",
+        "metadata": {"name": name, "namespace": run.namespace},
+        "spec": {"backupScheduleRef": {"name": "nightly"},
+                 "operationRunRef": {"name": run.name, "uid": run.uid}},
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    sets.create(&PostParams::default(), &body)
+        .await
+        .unwrap_or_else(|e| panic!("creating {name}: {e}"));
+    let status = json!({"status": {"state": "Finalized",
+        "summary": {"itemsTotal": 10, "succeeded": 10, "failed": 0, "skipped": 0}}});
+    sets.patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .unwrap_or_else(|e| panic!("finishing {name}: {e}"));
 }
