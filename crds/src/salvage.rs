@@ -85,6 +85,30 @@ fn raw_run_ref(value: &Value) -> Option<RunRef> {
     })
 }
 
+/// The first place where `value` holds a sequence and `read` (the object read from it,
+/// written back) a mapping. Serde reads a struct from a sequence of its fields in order,
+/// so `operationRunRef: [nightly, u-1]` would pass for a well-formed reference; a
+/// manifest never means that, and such a field is of the wrong type.
+fn positional(value: &Value, read: &Value, path: &str) -> Option<String> {
+    match (value, read) {
+        (Value::Array(_), Value::Object(_)) => Some(path.to_string()),
+        (Value::Object(fields), Value::Object(read)) => fields.iter().find_map(|(key, v)| {
+            let at = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            positional(v, read.get(key)?, &at)
+        }),
+        (Value::Array(items), Value::Array(read)) => items
+            .iter()
+            .zip(read)
+            .enumerate()
+            .find_map(|(i, (v, r))| positional(v, r, &format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
+
 macro_rules! salvage_kind {
     ($kind:ty) => {
         salvage_kind!($kind, |_object: &mut $kind, _value: &Value| {});
@@ -93,7 +117,10 @@ macro_rules! salvage_kind {
         impl Salvage for $kind {
             fn salvage(value: &Value) -> Result<Parsed<Self>, String> {
                 if let Ok(object) = <$kind>::deserialize(value) {
-                    return Ok(Parsed::ok(object));
+                    let read = serde_json::to_value(&object).unwrap_or_default();
+                    let problem = positional(value, &read, "")
+                        .map(|path| format!("{path}: a sequence where a mapping belongs"));
+                    return Ok(Parsed { object, problem });
                 }
                 let metadata = match value.get("metadata") {
                     Some(m) => ObjectMeta::deserialize(m).map_err(|e| format!("metadata: {e}"))?,
