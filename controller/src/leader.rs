@@ -1,10 +1,13 @@
 //! Leader election on a `coordination.k8s.io` Lease, so that several replicas can run and
-//! only one decides. Writes stay correct even with two leaders for a moment, because every
-//! status write carries the observed resourceVersion.
+//! only one decides. Every write of the Lease carries the resourceVersion it read, so of
+//! two candidates only one takes it; the holder stops acting at its renew deadline, before
+//! its Lease can expire. Status writes stay correct even with two leaders for a moment,
+//! because each carries the observed resourceVersion.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Client;
@@ -28,12 +31,23 @@ impl Default for Timings {
     }
 }
 
+impl Timings {
+    /// How long after its last accepted renewal the holder still acts: two thirds of the
+    /// lease (client-go's 10 s of 15 s), so it stops well before a standby may take over.
+    pub fn renew_deadline(&self) -> Duration {
+        self.lease_duration * 2 / 3
+    }
+}
+
 /// One candidate for the Lease `namespace/name`.
 pub struct Elector {
     api: Api<Lease>,
     name: String,
     identity: String,
     timings: Timings,
+    /// The `renewTime` of this candidate's last write of the Lease that the API server
+    /// accepted, while it holds the Lease.
+    renewed: Mutex<Option<Timestamp>>,
 }
 
 /// Why leadership ended or could not be taken.
@@ -45,10 +59,13 @@ pub enum LeaderError {
     /// The API server could not be reached or refused the request.
     #[error("Lease {0}: {1}")]
     Api(String, kube::Error),
-}
-
-fn micro_now() -> MicroTime {
-    MicroTime(Timestamp::now())
+    /// No renewal was accepted within the renew deadline: the holder stops before its
+    /// Lease can expire and a standby take it.
+    #[error("could not renew the leader Lease {0} within {1:?}")]
+    Expired(String, Duration),
+    /// `hold` was called without holding the Lease.
+    #[error("the leader Lease {0} is not held")]
+    NotHeld(String),
 }
 
 impl Elector {
@@ -65,7 +82,16 @@ impl Elector {
             name: name.to_string(),
             identity: identity.to_string(),
             timings,
+            renewed: Mutex::new(None),
         }
+    }
+
+    fn renewed(&self) -> Option<Timestamp> {
+        *self.renewed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_renewed(&self, at: Option<Timestamp>) {
+        *self.renewed.lock().unwrap_or_else(|e| e.into_inner()) = at;
     }
 
     fn expired(&self, lease: &Lease) -> bool {
@@ -88,7 +114,17 @@ impl Elector {
 
     /// Tries once to take or keep the Lease; true when this candidate holds it.
     pub async fn try_acquire(&self) -> Result<bool, LeaderError> {
+        let renewed = self.take().await?;
+        if renewed.is_some() {
+            self.set_renewed(renewed);
+        }
+        Ok(renewed.is_some())
+    }
+
+    /// One try to take or keep the Lease: the `renewTime` written when it is held.
+    async fn take(&self) -> Result<Option<Timestamp>, LeaderError> {
         let err = |e| LeaderError::Api(self.name.clone(), e);
+        let now = Timestamp::now();
         let secs = self.timings.lease_duration.as_secs() as i32;
         match self.api.get_opt(&self.name).await.map_err(err)? {
             None => {
@@ -100,15 +136,15 @@ impl Elector {
                     spec: Some(LeaseSpec {
                         holder_identity: Some(self.identity.clone()),
                         lease_duration_seconds: Some(secs),
-                        acquire_time: Some(micro_now()),
-                        renew_time: Some(micro_now()),
+                        acquire_time: Some(MicroTime(now)),
+                        renew_time: Some(MicroTime(now)),
                         lease_transitions: Some(0),
                         ..Default::default()
                     }),
                 };
                 match self.api.create(&PostParams::default(), &lease).await {
-                    Ok(_) => Ok(true),
-                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+                    Ok(_) => Ok(Some(now)),
+                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(None),
                     Err(e) => Err(err(e)),
                 }
             }
@@ -116,24 +152,24 @@ impl Elector {
                 let spec = lease.spec.get_or_insert_with(Default::default);
                 let mine = spec.holder_identity.as_deref() == Some(self.identity.as_str());
                 if !mine && !self.expired(&lease) {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 let spec = lease.spec.get_or_insert_with(Default::default);
                 if !mine {
                     spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
-                    spec.acquire_time = Some(micro_now());
+                    spec.acquire_time = Some(MicroTime(now));
                     spec.holder_identity = Some(self.identity.clone());
                 }
                 spec.lease_duration_seconds = Some(secs);
-                spec.renew_time = Some(micro_now());
+                spec.renew_time = Some(MicroTime(now));
                 // replace carries the resourceVersion we read: a concurrent candidate loses
                 match self
                     .api
                     .replace(&self.name, &PostParams::default(), &lease)
                     .await
                 {
-                    Ok(_) => Ok(true),
-                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+                    Ok(_) => Ok(Some(now)),
+                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(None),
                     Err(e) => Err(err(e)),
                 }
             }
@@ -155,32 +191,54 @@ impl Elector {
         }
     }
 
-    /// Renews the Lease until it is lost or cannot be renewed within its duration.
+    /// Renews the Lease every `retry_period` until it is lost, or until no renewal was
+    /// accepted within the renew deadline (counted from the `renewTime` it wrote, which a
+    /// standby counts the lease from too); a renewal still in flight then is abandoned.
     pub async fn hold(&self) -> LeaderError {
-        let mut last_ok = tokio::time::Instant::now();
+        let renew_deadline = self.timings.renew_deadline();
+        let span = SignedDuration::try_from(renew_deadline).unwrap_or_default();
         loop {
-            tokio::time::sleep(self.timings.retry_period).await;
-            match self.try_acquire().await {
-                Ok(true) => last_ok = tokio::time::Instant::now(),
-                Ok(false) => {
-                    let holder = self
-                        .api
-                        .get_opt(&self.name)
-                        .await
-                        .ok()
-                        .flatten()
-                        .and_then(|l| l.spec.and_then(|s| s.holder_identity))
-                        .unwrap_or_default();
-                    return LeaderError::Lost(self.name.clone(), holder);
+            let Some(renewed) = self.renewed() else {
+                return LeaderError::NotHeld(self.name.clone());
+            };
+            let until = renewed.checked_add(span).unwrap_or(renewed);
+            let left =
+                Duration::try_from(until.duration_since(Timestamp::now())).unwrap_or_default();
+            let renew = async {
+                tokio::time::sleep(self.timings.retry_period).await;
+                self.try_acquire().await
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(left) => {
+                    self.set_renewed(None);
+                    return LeaderError::Expired(self.name.clone(), renew_deadline);
                 }
-                Err(e) if last_ok.elapsed() >= self.timings.lease_duration => return e,
-                Err(e) => tracing::warn!(error = %e, "renewing the leader Lease failed; retrying"),
+                result = renew => match result {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.set_renewed(None);
+                        return LeaderError::Lost(self.name.clone(), self.holder().await);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "renewing the leader Lease failed; retrying"),
+                },
             }
         }
     }
 
+    /// The Lease's holder as the API server has it now ("" when unknown).
+    async fn holder(&self) -> String {
+        self.api
+            .get_opt(&self.name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec.and_then(|s| s.holder_identity))
+            .unwrap_or_default()
+    }
+
     /// Gives the Lease up so a standby takes over at once (on SIGTERM).
     pub async fn release(&self) {
+        self.set_renewed(None);
         let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else {
             return;
         };
@@ -192,7 +250,7 @@ impl Elector {
         }
         spec.holder_identity = None;
         spec.lease_duration_seconds = Some(1);
-        spec.renew_time = Some(micro_now());
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
         match self
             .api
             .replace(&self.name, &PostParams::default(), &lease)
