@@ -3,6 +3,13 @@
 //! two candidates only one takes it; the holder stops acting at its renew deadline, before
 //! its Lease can expire. Status writes stay correct even with two leaders for a moment,
 //! because each carries the observed resourceVersion.
+//!
+//! Why not kube-lease-manager (0.13, for kube 5): it writes the Lease only with PATCH
+//! (server-side apply and strategic merge), so it needs `patch` where the chart grants
+//! `update`; it clears an expired holder with an unconditional patch, so two standbys can
+//! both believe they lead until their next renewal; it has no renew deadline (a holder acts
+//! until it sees another holder); and a standby sleeps until the holder's lease would end,
+//! so it misses a release on SIGTERM.
 
 use std::sync::Mutex;
 use std::time::Duration;
