@@ -21,8 +21,12 @@ mod connection;
 mod fleet;
 #[path = "faults/harness.rs"]
 mod harness;
+#[path = "faults/leadership.rs"]
+mod leadership;
 #[path = "faults/report.rs"]
 mod report;
+#[path = "faults/storm.rs"]
+mod storm;
 #[path = "faults/verdicts.rs"]
 mod verdicts;
 
@@ -140,6 +144,7 @@ async fn api_server_killed_mid_burst_and_restarted() {
         written_before(&out.writes, from),
         out.ledger.accepted - written_before(&out.writes, from)
     );
+    out.check();
     pod.stop().await;
     stage.clean();
 }
@@ -187,6 +192,7 @@ async fn etcd_killed_mid_burst_and_restarted() {
         written_before(&out.writes, from),
         out.ledger.accepted - written_before(&out.writes, from)
     );
+    out.check();
     pod.stop().await;
     stage.clean();
 }
@@ -298,6 +304,7 @@ async fn watches_expired_by_an_etcd_compaction_relist() {
         relisted.iter().all(|(_, n)| *n >= 1),
         "every watch re-lists after its resourceVersion was compacted: {relisted:?}"
     );
+    out.check();
     pod.stop().await;
     stage.clean();
 }

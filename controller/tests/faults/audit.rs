@@ -292,11 +292,14 @@ pub fn finals_never_change(writes: &[Write]) -> Vec<String> {
             if let Some(f) = fixed {
                 if w.reconciled.as_ref() != Some(f) {
                     problems.push(format!(
-                        "{}/{}: Reconciled=True {} was followed by a write carrying {} (answered {})",
+                        "{}/{}: Reconciled=True {} was followed by a write carrying {} \
+                         (sent by {} at {}, answered {})",
                         key.0,
                         key.1,
                         f,
                         w.reconciled.clone().unwrap_or(Value::Null),
+                        w.user,
+                        w.received,
                         w.code
                     ));
                 }

@@ -310,14 +310,6 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// How many stale runs (the stuck ones).
-    pub fn stale(&self) -> usize {
-        self.members
-            .iter()
-            .filter(|m| matches!(m.role, Role::Stale(_)))
-            .count()
-    }
-
     /// The live runs, as (namespace, name).
     pub fn live(&self) -> Vec<(String, String)> {
         self.with_role(Role::Live)

@@ -285,6 +285,17 @@ impl Pod {
         true
     }
 
+    /// Whether it still runs and says it leads (`operationrun_leader 1` on `/metrics`).
+    pub async fn leading(&mut self) -> bool {
+        let Some(p) = &mut self.process else {
+            return false;
+        };
+        if matches!(p.try_wait(), Ok(Some(_))) {
+            return false;
+        }
+        matches!(p.get("/metrics").await, Ok((200, body)) if body.lines().any(|l| l == "operationrun_leader 1"))
+    }
+
     /// Everything it printed in its current life.
     pub fn log(&self) -> String {
         self.process

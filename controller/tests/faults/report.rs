@@ -23,10 +23,23 @@ pub struct Outcome {
     pub writes: Vec<Write>,
     /// How they add up.
     pub ledger: Ledger,
-    /// From the end of the fault until every run held what `evaluate` gives.
-    pub recovery: Duration,
     /// Every audit event, for scenario-specific checks.
     pub events: Vec<serde_json::Value>,
+    /// What did not add up: unexplained writes, changed final verdicts, foreign writes.
+    pub problems: Vec<String>,
+    name: String,
+    logs: std::path::PathBuf,
+}
+
+impl Outcome {
+    /// Fails the scenario with every problem found (after the scenario printed what it
+    /// measured).
+    pub fn check(&self) {
+        if !self.problems.is_empty() {
+            eprintln!("logs kept in {}", self.logs.display());
+            panic!("{}:\n  {}", self.name, self.problems.join("\n  "));
+        }
+    }
 }
 
 /// What the end check needs to know about the scenario.
@@ -51,7 +64,8 @@ pub struct Ending<'a> {
     pub began: Instant,
 }
 
-/// Waits for convergence and checks the audit log; panics with the details on any failure.
+/// Waits for convergence (panics with the runs that differ if it does not come) and checks
+/// the audit log; [`Outcome::check`] fails the scenario with what did not add up.
 pub async fn finish(stage: &Stage, pods: &mut [&mut Pod], ending: Ending<'_>) -> Outcome {
     let converged = verdicts::converge(&stage.admin, pods, CONVERGE_WITHIN).await;
     let (_, end) = match converged {
@@ -107,15 +121,11 @@ pub async fn finish(stage: &Stage, pods: &mut [&mut Pod], ending: Ending<'_>) ->
     if !absent.is_empty() {
         problems.push(format!("runs missing from the cluster: {absent:?}"));
     }
-    if !problems.is_empty() {
-        eprintln!("logs kept in {}", stage.logs.display());
-        panic!("{}:\n  {}", ending.name, problems.join("\n  "));
-    }
     println!(
         "FAULTS | {} | runs {} ({} stale, {} decided: {:?}) | fault: {} | recovery {:.1} s | \
          status writes {} ({} accepted, {} conflicts, {} failed during the fault, {} committed though answered with an error, {} unaudited, \
          {} corrections of a non-final verdict from a lagging cache) \
-         = {:.2} per decided run | wrong 0 | lost 0 | scenario {:.0} s",
+         = {:.2} per decided run | wrong 0 | lost 0 | scenario {:.0} s{}",
         ending.name,
         end.held.len(),
         end.stale(),
@@ -131,14 +141,21 @@ pub async fn finish(stage: &Stage, pods: &mut [&mut Pod], ending: Ending<'_>) ->
         ledger.unaudited,
         ledger.corrected,
         ledger.per_decided(),
-        ending.began.elapsed().as_secs_f64()
+        ending.began.elapsed().as_secs_f64(),
+        if problems.is_empty() {
+            String::new()
+        } else {
+            format!(" | FAILED: {} problems", problems.len())
+        }
     );
     Outcome {
         end,
         writes,
         ledger,
-        recovery,
         events,
+        problems,
+        name: ending.name.to_string(),
+        logs: stage.logs.clone(),
     }
 }
 

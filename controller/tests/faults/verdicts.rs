@@ -181,6 +181,7 @@ pub async fn converge(
     within: Duration,
 ) -> Result<(Duration, Dump), String> {
     let started = Instant::now();
+    let mut last_at = None;
     loop {
         for pod in pods.iter_mut() {
             pod.keep_running().await;
@@ -191,6 +192,7 @@ pub async fn converge(
                 if mismatches.is_empty() {
                     return Ok((started.elapsed(), d));
                 }
+                last_at = Some(d.at);
                 mismatches
             }
             Err(e) => vec![e],
@@ -199,7 +201,8 @@ pub async fn converge(
             let n = last.len();
             last.truncate(12);
             return Err(format!(
-                "{n} runs do not hold what evaluate gives after {within:?}:\n    {}",
+                "{n} runs do not hold what evaluate gives after {within:?} (evaluated at {}):\n    {}",
+                last_at.map(|t| t.to_string()).unwrap_or_default(),
                 last.join("\n    ")
             ));
         }
