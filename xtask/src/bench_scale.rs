@@ -1234,10 +1234,20 @@ fn revision() -> String {
     let Some(commit) = git(&["rev-parse", "--short", "HEAD"]) else {
         return "unknown (not a git checkout)".into();
     };
-    let changed = git(&["status", "--porcelain", "--", "controller", "core", "crds"])
-        .is_some_and(|s| !s.is_empty());
+    let changed = git(&[
+        "status",
+        "--porcelain",
+        "--",
+        "controller/src",
+        "core/src",
+        "crds/src",
+        "Cargo.lock",
+    ])
+    .is_some_and(|s| !s.is_empty());
     if changed {
-        format!("{commit} with uncommitted changes in controller/, core/ or crds/")
+        format!(
+            "{commit} with uncommitted changes in controller/src, core/src, crds/src or Cargo.lock"
+        )
     } else {
         commit
     }
