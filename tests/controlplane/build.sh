@@ -6,6 +6,12 @@
 #   tests/controlplane/build.sh            # build what is missing
 #   bin="$(tests/controlplane/build.sh)"   # the last stdout line is the bin dir
 #   OPRUN_K8S=oldest tests/controlplane/build.sh   # the oldest supported Kubernetes
+#   OPRUN_K8S=oldest tests/controlplane/build.sh kube-apiserver etcd   # only these
+#
+# Arguments name the binaries to build (kube-apiserver, kubectl, etcd, helm);
+# none means all four. The testenv crate takes kubectl and helm from the newest
+# control plane's bin dir whichever OPRUN_K8S selects, so the oldest needs only
+# kube-apiserver and etcd.
 #
 # Environment:
 #   OPRUN_K8S                 newest (default) or oldest: which pinned Kubernetes
@@ -22,6 +28,21 @@ source "$here/select.sh"
 cache_root="${OPRUN_CONTROLPLANE_CACHE:-$HOME/.cache/operationrun-controller/controlplane}"
 bin="$cache_root/${k8s_version}-${etcd_version}-${HELM_VERSION}/bin"
 mkdir -p "$bin"
+
+all=(kube-apiserver kubectl etcd helm)
+wanted=()
+if (($# == 0)); then
+  wanted=("${all[@]}")
+else
+  for b in "$@"; do
+    case " ${all[*]} " in
+      *" $b "*) wanted+=("$b") ;;
+      *) echo "unknown binary '$b'; known: ${all[*]}" >&2; exit 2 ;;
+    esac
+  done
+fi
+# want NAME: NAME is among the binaries asked for.
+want() { [[ " ${wanted[*]} " == *" $1 "* ]]; }
 
 # Builds must not depend on whatever the caller has set: a local toolchain
 # only (no toolchain download), no cgo, go.sum as committed, no VCS stamping
@@ -48,7 +69,8 @@ step() {
   log "$(printf '<== %s: %.1fs' "$name" "$(awk "BEGIN{print $t1 - $t0}")")"
 }
 
-have() { [[ "${OPRUN_CONTROLPLANE_FORCE:-0}" != 1 && -x "$bin/$1" ]]; }
+# have NAME: NAME is not asked for, or already built (and no rebuild forced).
+have() { ! want "$1" || [[ "${OPRUN_CONTROLPLANE_FORCE:-0}" != 1 && -x "$bin/$1" ]]; }
 
 # go_build MODULE_DIR OUT PKG LDFLAGS: builds into a temporary file and moves
 # it into place, so an interrupted build never leaves a half-written binary.
@@ -104,7 +126,7 @@ fi
 
 total1="$(now)"
 log "$(printf 'total: %.1fs' "$(awk "BEGIN{print $total1 - $total0}")")"
-for b in kube-apiserver kubectl etcd helm; do
+for b in "${wanted[@]}"; do
   [[ -x "$bin/$b" ]] || { log "missing $bin/$b after build"; exit 1; }
 done
 echo "$bin"

@@ -4,8 +4,12 @@
 # there for the pinned versions (each tool's go.mod and go.sum in this
 # directory).
 #
-#   tests/tools/build.sh            # build what is missing
+#   tests/tools/build.sh            # build what is missing, every tool
+#   tests/tools/build.sh actionlint toxiproxy   # only these (a binary or a tool dir name)
 #   bin="$(tests/tools/build.sh)"   # the last stdout line is the bin dir
+#
+# The bin dir is the same whichever tools are asked for (it is named after every
+# pinned version), so a later call for other tools adds them beside the first ones.
 #
 # Environment:
 #   OPRUN_TOOLS_CACHE  cache root (default ~/.cache/operationrun-controller/tools)
@@ -22,6 +26,7 @@ tools=(
   "kubeconform kubeconform github.com/yannh/kubeconform github.com/yannh/kubeconform/cmd/kubeconform main.version"
   "kube-score kube-score github.com/zegl/kube-score github.com/zegl/kube-score/cmd/kube-score main.version"
   "krew validate-krew-manifest sigs.k8s.io/krew sigs.k8s.io/krew/cmd/validate-krew-manifest -"
+  "krew kubectl-krew sigs.k8s.io/krew sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/internal/version.gitTag"
   "syft syft github.com/anchore/syft github.com/anchore/syft/cmd/syft main.version"
   "toxiproxy toxiproxy-server github.com/Shopify/toxiproxy/v2 github.com/Shopify/toxiproxy/v2/cmd/server github.com/Shopify/toxiproxy/v2.Version"
   "toxiproxy toxiproxy-cli github.com/Shopify/toxiproxy/v2 github.com/Shopify/toxiproxy/v2/cmd/cli github.com/Shopify/toxiproxy/v2.Version"
@@ -34,6 +39,29 @@ pinned() {
   [[ -n "$v" ]] || { echo "$1/go.mod does not require $2" >&2; exit 1; }
   echo "$v"
 }
+
+# The tools asked for: every one without arguments, else those whose binary or
+# module dir is named (toxiproxy: both of its binaries).
+selected=()
+if (($# == 0)); then
+  selected=("${tools[@]}")
+else
+  for want in "$@"; do
+    found=0
+    for t in "${tools[@]}"; do
+      read -r dir out _ _ _ <<<"$t"
+      if [[ "$want" == "$dir" || "$want" == "$out" ]]; then
+        selected+=("$t")
+        found=1
+      fi
+    done
+    if ((found == 0)); then
+      names="$(for t in "${tools[@]}"; do read -r _ out _ _ _ <<<"$t"; printf ' %s' "$out"; done)"
+      echo "unknown tool '$want'; known:$names" >&2
+      exit 2
+    fi
+  done
+fi
 
 # The cache directory is named after the pinned versions, so changing a pin
 # builds into a new directory and never mixes versions.
@@ -67,7 +95,7 @@ secs() { awk "BEGIN{printf \"%.1f\", $2 - $1}"; }
 
 total0="$(now)"
 log "go: $(go version); cache: $bin"
-for t in "${tools[@]}"; do
+for t in "${selected[@]}"; do
   read -r dir out mod pkg var <<<"$t"
   if [[ "${OPRUN_TOOLS_FORCE:-0}" != 1 && -x "$bin/$out" ]]; then
     continue
@@ -83,7 +111,7 @@ for t in "${tools[@]}"; do
 done
 log "total: $(secs "$total0" "$(now)")s"
 
-for t in "${tools[@]}"; do
+for t in "${selected[@]}"; do
   read -r _ out _ _ _ <<<"$t"
   [[ -x "$bin/$out" ]] || { log "missing $bin/$out after build"; exit 1; }
 done

@@ -18,6 +18,8 @@ use testenv::controller::Launch;
 
 mod bench_scale;
 mod cluster;
+mod dist;
+mod image;
 
 const RELEASE_NS: &str = "operationrun-system";
 
@@ -221,9 +223,11 @@ fn main() -> ExitCode {
         }
         "cluster" => cluster::main(&std::env::args().skip(2).collect::<Vec<_>>()),
         "bench-scale" => bench_scale::main(&std::env::args().skip(2).collect::<Vec<_>>()),
+        "image" => image::main(&std::env::args().skip(2).collect::<Vec<_>>()),
+        "dist" => dist::main(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo | cluster [--chart] | bench-scale --runs N --concurrency C\n\n  demo      run the controller on a local control plane over examples/ and show the outcomes\n  cluster   keep a local control plane with the CRDs (--chart: the Helm chart) up until Ctrl-C\n  bench-scale  measure the release controller over N stale runs against a raw write loop"
+                "usage: cargo xtask demo | cluster [--chart] | bench-scale --runs N --concurrency C | image | dist\n\n  demo      run the controller on a local control plane over examples/ and show the outcomes\n  cluster   keep a local control plane with the CRDs (--chart: the Helm chart) up until Ctrl-C\n  bench-scale  measure the release controller over N stale runs against a raw write loop\n  image     build the controller's OCI image (FROM scratch, static binary) into target/image/\n  dist      build the release files (plugin archives, binaries, chart, krew manifest, SBOM, SHA256SUMS) into target/dist/"
             );
             ExitCode::from(2)
         }

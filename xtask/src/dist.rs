@@ -1,0 +1,967 @@
+//! `cargo xtask dist`: every file of a release, into `target/dist/` (flat):
+//!
+//! - `kubectl-oprun-v<version>-<os>-<arch>.tar.gz` for linux and darwin on amd64 and
+//!   arm64 and for windows on amd64, each holding the plugin, `LICENSE` and `README.md`;
+//! - `operationrun-controller-v<version>-linux-<arch>`, the static controller binaries;
+//! - `operationrun-controller-<version>.tgz`, the Helm chart (its image tag is the
+//!   chart's `appVersion`, pinned to the version), and `operationrun-controller.yaml`,
+//!   the static install manifest;
+//! - `oprun.yaml`, the krew manifest with the archives' checksums, checked by krew's own
+//!   validator, which installs every platform from the archives;
+//! - `operationrun-controller-v<version>.spdx.json`, the SBOM (syft), and `SHA256SUMS`.
+//!
+//! Every binary is cross-compiled with cargo-zigbuild and zig, both from PyPI, installed
+//! into a virtual environment under `~/.cache/operationrun-controller/zig/`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::{checked, root, say};
+
+/// The release version: the workspace's, which the chart and the krew manifest repeat.
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Where the project lives; the release URLs and the image's source label name it.
+pub(crate) const REPOSITORY: &str = "https://github.com/tenantatlas/operationrun-controller";
+/// The pinned zig and cargo-zigbuild (PyPI), shared with the Dockerfile.
+const ZIG_REQUIREMENTS: &str = include_str!("../zig-requirements.txt");
+/// The release asset the controller is built into for `platform`.
+const CONTROLLER: &str = "operationrun-controller";
+const PLUGIN: &str = "kubectl-oprun";
+
+/// One platform a binary is built for: krew's (and Go's) names for it, and Rust's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Platform {
+    /// `linux`, `darwin` or `windows`.
+    pub(crate) os: &'static str,
+    /// `amd64` or `arm64`.
+    pub(crate) arch: &'static str,
+    /// The Rust target triple.
+    pub(crate) triple: &'static str,
+}
+
+impl Platform {
+    /// The executable's file name on this platform.
+    fn exe(&self, name: &str) -> String {
+        if self.os == "windows" {
+            format!("{name}.exe")
+        } else {
+            name.to_string()
+        }
+    }
+}
+
+/// The image's and the controller binary's platform.
+pub(crate) const LINUX_AMD64: Platform = Platform {
+    os: "linux",
+    arch: "amd64",
+    triple: "x86_64-unknown-linux-musl",
+};
+const LINUX_ARM64: Platform = Platform {
+    os: "linux",
+    arch: "arm64",
+    triple: "aarch64-unknown-linux-musl",
+};
+/// The platforms krew users expect; the controller ships for the linux ones.
+const PLUGIN_PLATFORMS: [Platform; 5] = [
+    LINUX_AMD64,
+    LINUX_ARM64,
+    Platform {
+        os: "darwin",
+        arch: "amd64",
+        triple: "x86_64-apple-darwin",
+    },
+    Platform {
+        os: "darwin",
+        arch: "arm64",
+        triple: "aarch64-apple-darwin",
+    },
+    Platform {
+        os: "windows",
+        arch: "amd64",
+        triple: "x86_64-pc-windows-gnu",
+    },
+];
+const CONTROLLER_PLATFORMS: [Platform; 2] = [LINUX_AMD64, LINUX_ARM64];
+
+const USAGE: &str = "usage: cargo xtask dist
+
+Builds every file of a release into target/dist/ (flat): the kubectl-oprun archives
+(linux and darwin on amd64 and arm64, windows amd64), the static controller binaries
+(linux amd64 and arm64), the Helm chart, the static install manifest, the krew manifest
+with the archives' checksums (checked by krew's validator), an SPDX SBOM and SHA256SUMS.";
+
+/// Entry point of `cargo xtask dist`; `args` are the ones after `dist`.
+pub(crate) fn main(args: &[String]) -> ExitCode {
+    if let Some(arg) = args.first() {
+        if arg == "-h" || arg == "--help" {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        eprintln!("error: unexpected argument {arg:?}\n\n{USAGE}");
+        return ExitCode::from(2);
+    }
+    let started = Instant::now();
+    match dist() {
+        Ok(()) => {
+            say(&format!(
+                "cargo xtask dist done in {:.0} s",
+                started.elapsed().as_secs_f64()
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dist() -> Result<(), String> {
+    // the workspace root without `xtask/..`, for the paths printed
+    let root = root().canonicalize().unwrap_or_else(|_| root());
+    let out = root.join("target/dist");
+    if out.exists() {
+        fs::remove_dir_all(&out).map_err(|e| format!("removing {}: {e}", out.display()))?;
+    }
+    fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
+    let mtime = source_date_epoch();
+
+    say("the Go tools: helm and kubectl (tests/controlplane), krew and syft (tests/tools)");
+    let cp_bin = last_line(checked(
+        {
+            let mut c = Command::new(root.join("tests/controlplane/build.sh"));
+            c.args(["kubectl", "helm"]);
+            c
+        },
+        "tests/controlplane/build.sh kubectl helm",
+    )?);
+    let tools_bin = last_line(checked(
+        {
+            let mut c = Command::new(root.join("tests/tools/build.sh"));
+            c.args(["krew", "syft"]);
+            c
+        },
+        "tests/tools/build.sh krew syft",
+    )?);
+
+    let zig = Zig::install()?;
+    let readme = root.join("kubectl-oprun/README.md");
+    let license = root.join("LICENSE");
+    let mut archives = BTreeMap::new();
+    let mut failed = Vec::new();
+    for platform in PLUGIN_PLATFORMS {
+        let name = format!(
+            "{PLUGIN}-v{VERSION}-{}-{}.tar.gz",
+            platform.os, platform.arch
+        );
+        say(&format!("{PLUGIN} for {}/{}", platform.os, platform.arch));
+        match zig.build(PLUGIN, PLUGIN, platform) {
+            Ok(bin) => {
+                let exe = platform.exe(PLUGIN);
+                write_tar_gz(
+                    &out.join(&name),
+                    &[
+                        (exe.as_str(), bin.as_path(), 0o755),
+                        ("LICENSE", license.as_path(), 0o644),
+                        ("README.md", readme.as_path(), 0o644),
+                    ],
+                    mtime,
+                )?;
+                let sum = sha256_file(&out.join(&name))?;
+                archives.insert(name, sum);
+            }
+            Err(e) => failed.push(format!("{PLUGIN} {}/{}: {e}", platform.os, platform.arch)),
+        }
+    }
+    for platform in CONTROLLER_PLATFORMS {
+        say(&format!(
+            "{CONTROLLER} for {}/{}",
+            platform.os, platform.arch
+        ));
+        match zig.build(CONTROLLER, CONTROLLER, platform) {
+            Ok(bin) => {
+                let name = format!("{CONTROLLER}-v{VERSION}-{}-{}", platform.os, platform.arch);
+                copy_executable(&bin, &out.join(name))?;
+            }
+            Err(e) => failed.push(format!(
+                "{CONTROLLER} {}/{}: {e}",
+                platform.os, platform.arch
+            )),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(format!(
+            "some platforms did not build (the others are in {}):\n  {}",
+            out.display(),
+            failed.join("\n  ")
+        ));
+    }
+
+    say("the Helm chart (helm package), its image pinned to the version");
+    let chart = package_chart(&cp_bin, &out)?;
+    say("the static install manifest (deploy/operationrun-controller.yaml)");
+    static_manifest(&out)?;
+    say("the krew manifest with the archives' checksums, checked by validate-krew-manifest");
+    krew_manifest(&out, &archives, &cp_bin, &tools_bin)?;
+    say("the SBOM (syft, SPDX JSON) of the crates the release binaries are built from");
+    sbom(&tools_bin, &out)?;
+    say("SHA256SUMS");
+    let sums = sha256sums(&out)?;
+
+    println!("\ntarget/dist/ ({VERSION}; chart {chart}):");
+    for (name, sum) in &sums {
+        let size = fs::metadata(out.join(name)).map(|m| m.len()).unwrap_or(0);
+        println!("  {:<52} {:>10}  sha256:{sum}", name, human(size));
+    }
+    let size = fs::metadata(out.join("SHA256SUMS"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!("  {:<52} {:>10}", "SHA256SUMS", human(size));
+    Ok(())
+}
+
+/// The last line of a build script's stdout: its bin directory.
+pub(crate) fn last_line(stdout: String) -> PathBuf {
+    PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
+}
+
+/// The time every archived file is stamped with: `SOURCE_DATE_EPOCH`, else the last
+/// commit's time, so that the same commit gives the same archives.
+pub(crate) fn source_date_epoch() -> u64 {
+    if let Some(t) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+    {
+        return t;
+    }
+    Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(root())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// zig and cargo-zigbuild, pinned in `xtask/zig-requirements.txt`, in a virtual
+/// environment of their own (installed by [`Zig::install`] when missing).
+pub(crate) struct Zig {
+    /// `PATH` with the environment's `bin` first: cargo finds `cargo-zigbuild` there, and
+    /// cargo-zigbuild finds zig through that environment's `python3 -m ziglang`.
+    path: std::ffi::OsString,
+}
+
+impl Zig {
+    /// The environment under `~/.cache/operationrun-controller/zig/`, created with
+    /// `python3 -m venv` and filled with pip from PyPI the first time.
+    pub(crate) fn install() -> Result<Self, String> {
+        let pins: Vec<&str> = ZIG_REQUIREMENTS
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        if pins.is_empty() {
+            return Err("xtask/zig-requirements.txt pins nothing".into());
+        }
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .ok_or("HOME is not set")?;
+        let name = pins.join("_").replace("==", "-");
+        let venv = PathBuf::from(home)
+            .join(".cache/operationrun-controller/zig")
+            .join(name);
+        let bin = venv.join("bin");
+        let done = venv.join(".installed");
+        if !done.is_file() {
+            fs::create_dir_all(&venv).map_err(|e| format!("creating {}: {e}", venv.display()))?;
+            // one install at a time; a second caller waits, then finds it done
+            let lock = fs::File::create(venv.join(".lock"))
+                .map_err(|e| format!("locking {}: {e}", venv.display()))?;
+            lock.lock()
+                .map_err(|e| format!("locking {}: {e}", venv.display()))?;
+            if !done.is_file() {
+                say(&format!(
+                    "installing {} from PyPI into {}",
+                    pins.join(", "),
+                    venv.display()
+                ));
+                let t0 = Instant::now();
+                let python = std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into());
+                let status = Command::new(&python)
+                    .args(["-m", "venv", "--clear"])
+                    .arg(&venv)
+                    .status()
+                    .map_err(|e| format!("python3 -m venv: {e} (is python3 installed?)"))?;
+                if !status.success() {
+                    return Err(format!(
+                        "python3 -m venv {} failed ({status})",
+                        venv.display()
+                    ));
+                }
+                let requirements = venv.join("requirements.txt");
+                fs::write(&requirements, ZIG_REQUIREMENTS)
+                    .map_err(|e| format!("writing {}: {e}", requirements.display()))?;
+                let status = Command::new(bin.join("python3"))
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                        "--no-input",
+                        "-r",
+                    ])
+                    .arg(&requirements)
+                    .status()
+                    .map_err(|e| format!("pip install: {e}"))?;
+                if !status.success() {
+                    return Err(format!("pip install {} failed ({status})", pins.join(" ")));
+                }
+                fs::write(&done, ZIG_REQUIREMENTS)
+                    .map_err(|e| format!("writing {}: {e}", done.display()))?;
+                say(&format!(
+                    "zig and cargo-zigbuild installed in {:.0} s",
+                    t0.elapsed().as_secs_f64()
+                ));
+            }
+        }
+        let mut paths = vec![bin];
+        if let Some(p) = std::env::var_os("PATH") {
+            paths.extend(std::env::split_paths(&p));
+        }
+        let path = std::env::join_paths(paths).map_err(|e| format!("PATH: {e}"))?;
+        Ok(Self { path })
+    }
+
+    /// Builds `bin` of `package` for `platform` in release mode, stripped, with
+    /// `cargo zigbuild`, adding the Rust target first if missing; returns the executable.
+    pub(crate) fn build(
+        &self,
+        package: &str,
+        bin: &str,
+        platform: Platform,
+    ) -> Result<PathBuf, String> {
+        rust_target(platform.triple)?;
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let t0 = Instant::now();
+        let messages = checked(
+            {
+                let mut c = Command::new(cargo);
+                c.args([
+                    "zigbuild",
+                    "--release",
+                    "--locked",
+                    "--target",
+                    platform.triple,
+                    "--package",
+                    package,
+                    "--bin",
+                    bin,
+                    "--message-format=json-render-diagnostics",
+                ])
+                .env("PATH", &self.path)
+                .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
+                .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+                .current_dir(root());
+                c
+            },
+            &format!("cargo zigbuild --target {} --bin {bin}", platform.triple),
+        )?;
+        let exe = messages
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .ok_or_else(|| format!("cargo reported no {bin} executable for {}", platform.triple))?;
+        say(&format!(
+            "built {} ({}, {:.0} s)",
+            exe.display(),
+            human(fs::metadata(&exe).map(|m| m.len()).unwrap_or(0)),
+            t0.elapsed().as_secs_f64()
+        ));
+        Ok(exe)
+    }
+}
+
+/// Adds the Rust standard library for `triple` to the pinned toolchain when missing.
+fn rust_target(triple: &str) -> Result<(), String> {
+    let installed = checked(
+        {
+            let mut c = Command::new("rustup");
+            c.args(["target", "list", "--installed"])
+                .current_dir(root());
+            c
+        },
+        "rustup target list --installed",
+    )?;
+    if installed.lines().any(|l| l.trim() == triple) {
+        return Ok(());
+    }
+    say(&format!("rustup target add {triple}"));
+    checked(
+        {
+            let mut c = Command::new("rustup");
+            c.args(["target", "add", triple]).current_dir(root());
+            c
+        },
+        &format!("rustup target add {triple}"),
+    )
+    .map(drop)
+}
+
+/// A size for people: `12.9 MiB (13 526 016 bytes)`.
+pub(crate) fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / 1024.0 / 1024.0)
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+/// The hex SHA-256 of the file at `path`.
+pub(crate) fn sha256_file(path: &Path) -> Result<String, String> {
+    let mut file = fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn copy_executable(from: &Path, to: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::copy(from, to)
+        .map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))?;
+    fs::set_permissions(to, fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("{}: {e}", to.display()))
+}
+
+/// Writes a gzip-compressed tar of `files` (name in the archive, source, mode), owned by
+/// root, every file stamped `mtime`: the same inputs give the same bytes.
+pub(crate) fn write_tar_gz(
+    dest: &Path,
+    files: &[(&str, &Path, u32)],
+    mtime: u64,
+) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("writing {}: {e}", dest.display());
+    let file = fs::File::create(dest).map_err(err)?;
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+    let mut tar = tar::Builder::new(gz);
+    for (name, source, mode) in files {
+        let data = fs::read(source).map_err(|e| format!("{}: {e}", source.display()))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(data.len() as u64);
+        header.set_mode(*mode);
+        header.set_mtime(mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data.as_slice())
+            .map_err(err)?;
+    }
+    tar.into_inner()
+        .and_then(|gz| gz.finish())
+        .and_then(|mut f| f.flush())
+        .map_err(err)
+}
+
+/// `helm package` with the version as chart version and appVersion (the image tag the
+/// chart uses when `image.tag` is empty); checks the packaged chart renders that image.
+fn package_chart(cp_bin: &Path, out: &Path) -> Result<String, String> {
+    let helm = cp_bin.join("helm");
+    let home = std::env::temp_dir().join(format!("oprun-dist-helm-{}", std::process::id()));
+    let helm_cmd = || {
+        let mut c = Command::new(&helm);
+        c.env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_DATA_HOME", home.join("data"));
+        c
+    };
+    let packaged = checked(
+        {
+            let mut c = helm_cmd();
+            c.arg("package")
+                .arg(root().join("charts/operationrun-controller"))
+                .args([
+                    "--version",
+                    VERSION,
+                    "--app-version",
+                    VERSION,
+                    "--destination",
+                ])
+                .arg(out);
+            c
+        },
+        "helm package",
+    );
+    let name = format!("operationrun-controller-{VERSION}.tgz");
+    let rendered = packaged.and_then(|_| {
+        checked(
+            {
+                let mut c = helm_cmd();
+                c.args(["template", "operationrun-controller"])
+                    .arg(out.join(&name))
+                    .args(["--namespace", "operationrun-system"]);
+                c
+            },
+            "helm template (the packaged chart)",
+        )
+    });
+    let _ = fs::remove_dir_all(&home);
+    let rendered = rendered?;
+    let image = format!("image: \"ghcr.io/tenantatlas/operationrun-controller:{VERSION}\"");
+    if !rendered.lines().any(|l| l.trim() == image) {
+        return Err(format!(
+            "the packaged chart does not render {image}; its images: {:?}",
+            rendered
+                .lines()
+                .filter(|l| l.trim().starts_with("image:"))
+                .collect::<Vec<_>>()
+        ));
+    }
+    Ok(name)
+}
+
+/// Copies the static install manifest, after checking it names this version's image.
+fn static_manifest(out: &Path) -> Result<(), String> {
+    let from = root().join("deploy/operationrun-controller.yaml");
+    let text = fs::read_to_string(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+    let image = format!("image: \"ghcr.io/tenantatlas/operationrun-controller:{VERSION}\"");
+    let images: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("image:"))
+        .collect();
+    if images.is_empty() || images.iter().any(|l| *l != image) {
+        return Err(format!(
+            "{} names the images {images:?}, not {image}",
+            from.display()
+        ));
+    }
+    fs::write(out.join("operationrun-controller.yaml"), text)
+        .map_err(|e| format!("writing the static manifest: {e}"))
+}
+
+/// The krew manifest of the release: `krew/oprun.yaml` with every placeholder checksum
+/// replaced by the archive's. Checked twice with krew's `validate-krew-manifest`: as
+/// released (structure, platforms; its URIs are not served yet), and as a copy whose URIs
+/// point at the archives served here, which the validator installs for every platform with
+/// `kubectl krew install` (checksum, files, LICENSE extracted).
+fn krew_manifest(
+    out: &Path,
+    archives: &BTreeMap<String, String>,
+    cp_bin: &Path,
+    tools_bin: &Path,
+) -> Result<(), String> {
+    let template_path = root().join("krew/oprun.yaml");
+    let template = fs::read_to_string(&template_path)
+        .map_err(|e| format!("{}: {e}", template_path.display()))?;
+    if !template
+        .lines()
+        .any(|l| l.trim() == format!("version: v{VERSION}"))
+    {
+        return Err(format!(
+            "{} does not say version: v{VERSION}",
+            template_path.display()
+        ));
+    }
+    let mut used = BTreeSet::new();
+    let mut lines = vec![
+        format!("# krew plugin manifest of kubectl oprun v{VERSION}: install with"),
+        "#   kubectl krew install --manifest=oprun.yaml".to_string(),
+        "# Generated by `cargo xtask dist` from krew/oprun.yaml.".to_string(),
+    ];
+    // the template's leading comment speaks of placeholders: not carried over
+    for line in template.lines().skip_while(|l| l.starts_with('#')) {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("sha256:") {
+            let asset = rest
+                .trim()
+                .trim_matches('"')
+                .strip_prefix("FILLED-AT-RELEASE-TIME: sha256 of ")
+                .ok_or_else(|| format!("krew/oprun.yaml: unexpected sha256 line {line:?}"))?;
+            let sum = archives.get(asset).ok_or_else(|| {
+                format!("krew/oprun.yaml names {asset}, which this release does not build")
+            })?;
+            used.insert(asset.to_string());
+            let indent = &line[..line.len() - trimmed.len()];
+            lines.push(format!("{indent}sha256: {sum}"));
+        } else {
+            lines.push(line.to_string());
+        }
+    }
+    let unused: Vec<&String> = archives.keys().filter(|a| !used.contains(*a)).collect();
+    if !unused.is_empty() {
+        return Err(format!("krew/oprun.yaml has no platform for {unused:?}"));
+    }
+    let manifest = lines.join("\n") + "\n";
+    let released = out.join("oprun.yaml");
+    fs::write(&released, &manifest).map_err(|e| format!("{}: {e}", released.display()))?;
+    validate_krew(tools_bin, cp_bin, &released, true)?;
+
+    // the same manifest with its URIs on a loopback server of target/dist/
+    let server = FileServer::start(out)?;
+    let prefix = format!("{REPOSITORY}/releases/download/v{VERSION}/");
+    let local = manifest.replace(&prefix, &format!("http://{}/", server.addr));
+    if local.matches("http://127.0.0.1").count() != archives.len() {
+        return Err(format!(
+            "expected {} URIs under {prefix} in the krew manifest",
+            archives.len()
+        ));
+    }
+    let dir = std::env::temp_dir().join(format!("oprun-dist-krew-{}", std::process::id()));
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let copy = dir.join("oprun.yaml");
+    let result = fs::write(&copy, local)
+        .map_err(|e| format!("{}: {e}", copy.display()))
+        .and_then(|()| validate_krew(tools_bin, cp_bin, &copy, false));
+    let _ = fs::remove_dir_all(&dir);
+    result
+}
+
+fn validate_krew(
+    tools_bin: &Path,
+    cp_bin: &Path,
+    manifest: &Path,
+    skip_install: bool,
+) -> Result<(), String> {
+    let mut paths = vec![tools_bin.to_path_buf(), cp_bin.to_path_buf()];
+    if let Some(p) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&p));
+    }
+    let path = std::env::join_paths(paths).map_err(|e| format!("PATH: {e}"))?;
+    let mut c = Command::new(tools_bin.join("validate-krew-manifest"));
+    c.arg("-manifest").arg(manifest).env("PATH", path);
+    if skip_install {
+        c.arg("-skip-install");
+    }
+    let out = c
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("validate-krew-manifest: {e}"))?;
+    let log =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "validate-krew-manifest -manifest {} failed ({}):\n{log}",
+            manifest.display(),
+            out.status
+        ));
+    }
+    // the validator's last words: "structural validation OK" or "all N spec.platforms installed fine"
+    let last = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("installed fine") || l.contains("no overlapping"))
+        .unwrap_or_default();
+    say(&format!(
+        "validate-krew-manifest{}: {}",
+        if skip_install { " -skip-install" } else { "" },
+        last.rsplit(']').next().unwrap_or(last).trim()
+    ));
+    Ok(())
+}
+
+/// A loopback HTTP server of the files in one directory, for krew to download from; it
+/// stops when dropped.
+struct FileServer {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FileServer {
+    fn start(dir: &Path) -> Result<Self, String> {
+        let listener =
+            TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding a port: {e}"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("binding a port: {e}"))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (dir, flag) = (dir.to_path_buf(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    let _ = serve(&dir, stream);
+                }
+            }
+        });
+        Ok(Self { addr, stop })
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // wake the accept loop so it sees the flag
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Answers one `GET /<file>` with the file of `dir` (no subdirectories), or 404.
+fn serve(dir: &Path, mut stream: TcpStream) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request = String::new();
+    reader.read_line(&mut request)?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+            break;
+        }
+    }
+    let name = request
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.strip_prefix('/'))
+        .filter(|n| !n.is_empty() && !n.contains('/') && !n.contains(".."));
+    match name.and_then(|n| fs::read(dir.join(n)).ok()) {
+        Some(body) => {
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            stream.write_all(&body)?;
+        }
+        None => {
+            stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+        }
+    }
+    stream.flush()
+}
+
+/// An SPDX SBOM, made by syft from the lines of `Cargo.lock` for the crates the two release
+/// binaries are built from (normal and build dependencies, for every platform; the test
+/// and tool crates left out), named after the project and the version.
+fn sbom(tools_bin: &Path, out: &Path) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let metadata = checked(
+        {
+            let mut c = Command::new(cargo);
+            c.args(["metadata", "--format-version", "1", "--locked"])
+                .current_dir(root());
+            c
+        },
+        "cargo metadata",
+    )?;
+    let metadata: Value =
+        serde_json::from_str(&metadata).map_err(|e| format!("cargo metadata: {e}"))?;
+    let shipped = shipped_packages(&metadata, &[CONTROLLER, PLUGIN])?;
+    let lock_path = root().join("Cargo.lock");
+    let lock =
+        fs::read_to_string(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    let (kept, total) = filter_lock(&lock, &shipped);
+    if kept.matches("[[package]]").count() != shipped.len() {
+        return Err(format!(
+            "Cargo.lock has {} of the {} packages cargo metadata lists",
+            kept.matches("[[package]]").count(),
+            shipped.len()
+        ));
+    }
+    let dir = std::env::temp_dir().join(format!("oprun-dist-sbom-{}", std::process::id()));
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let name = format!("{CONTROLLER}-v{VERSION}.spdx.json");
+    let result = fs::write(dir.join("Cargo.lock"), kept)
+        .map_err(|e| format!("writing the SBOM's Cargo.lock: {e}"))
+        .and_then(|()| {
+            checked(
+                {
+                    let mut c = Command::new(tools_bin.join("syft"));
+                    c.arg("scan")
+                        .arg(format!("dir:{}", dir.display()))
+                        .args(["--source-name", CONTROLLER, "--source-version", VERSION])
+                        .arg("--output")
+                        .arg(format!("spdx-json={}", out.join(&name).display()))
+                        .args(["--quiet"])
+                        .env("SYFT_CHECK_FOR_APP_UPDATE", "false");
+                    c
+                },
+                "syft scan",
+            )
+        });
+    let _ = fs::remove_dir_all(&dir);
+    result?;
+    let sbom: Value = serde_json::from_slice(
+        &fs::read(out.join(&name)).map_err(|e| format!("reading the SBOM: {e}"))?,
+    )
+    .map_err(|e| format!("the SBOM is not JSON: {e}"))?;
+    let packages = sbom["packages"].as_array().map_or(0, Vec::len);
+    if packages < shipped.len() {
+        return Err(format!(
+            "the SBOM lists {packages} packages, fewer than the {} shipped crates",
+            shipped.len()
+        ));
+    }
+    say(&format!(
+        "SBOM: {} of the {total} crates in Cargo.lock ship in the release binaries; {packages} SPDX packages",
+        shipped.len()
+    ));
+    Ok(())
+}
+
+/// (name, version) of every package the workspace members `roots` depend on, directly or
+/// not, through normal and build dependencies on any platform, the roots included.
+fn shipped_packages(
+    metadata: &Value,
+    roots: &[&str],
+) -> Result<BTreeSet<(String, String)>, String> {
+    let packages: HashMap<&str, (&str, &str)> = metadata["packages"]
+        .as_array()
+        .ok_or("cargo metadata: no packages")?
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p["id"].as_str()?,
+                (p["name"].as_str()?, p["version"].as_str()?),
+            ))
+        })
+        .collect();
+    let nodes: HashMap<&str, &Value> = metadata["resolve"]["nodes"]
+        .as_array()
+        .ok_or("cargo metadata: no resolve graph")?
+        .iter()
+        .filter_map(|n| Some((n["id"].as_str()?, n)))
+        .collect();
+    let mut todo: Vec<&str> = packages
+        .iter()
+        .filter(|(id, (name, _))| {
+            roots.contains(name)
+                && metadata["workspace_members"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|w| w.as_str() == Some(id)))
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    if todo.len() != roots.len() {
+        return Err(format!(
+            "cargo metadata: workspace members {roots:?} not all found"
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    while let Some(id) = todo.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let node = nodes
+            .get(id)
+            .ok_or_else(|| format!("cargo metadata: no node {id}"))?;
+        for dep in node["deps"].as_array().into_iter().flatten() {
+            let shipped = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| k["kind"].as_str() != Some("dev"));
+            if let (true, Some(pkg)) = (shipped, dep["pkg"].as_str()) {
+                todo.push(pkg);
+            }
+        }
+    }
+    seen.iter()
+        .map(|id| {
+            packages
+                .get(id)
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .ok_or_else(|| format!("cargo metadata: no package {id}"))
+        })
+        .collect()
+}
+
+/// `lock` with only the `[[package]]` entries of `keep` (by name and version), and how
+/// many entries it had.
+fn filter_lock(lock: &str, keep: &BTreeSet<(String, String)>) -> (String, usize) {
+    let mut out = String::new();
+    let mut total = 0;
+    let mut blocks = lock.split("\n[[package]]\n");
+    if let Some(head) = blocks.next() {
+        out.push_str(head);
+        out.push('\n');
+    }
+    for block in blocks {
+        total += 1;
+        let field = |key: &str| {
+            block.lines().find_map(|l| {
+                l.strip_prefix(key).map(|v| {
+                    v.trim()
+                        .trim_start_matches('=')
+                        .trim()
+                        .trim_matches('"')
+                        .to_string()
+                })
+            })
+        };
+        if let (Some(name), Some(version)) = (field("name ="), field("version ="))
+            && keep.contains(&(name, version))
+        {
+            out.push_str("\n[[package]]\n");
+            out.push_str(block.trim_end());
+            out.push('\n');
+        }
+    }
+    (out, total)
+}
+
+/// Writes `SHA256SUMS` (`sha256sum -c` reads it) over every other file of `out`.
+fn sha256sums(out: &Path) -> Result<Vec<(String, String)>, String> {
+    let mut names: Vec<String> = fs::read_dir(out)
+        .map_err(|e| format!("{}: {e}", out.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n != "SHA256SUMS")
+        .collect();
+    names.sort();
+    let mut sums = Vec::new();
+    let mut text = String::new();
+    for name in names {
+        let sum = sha256_file(&out.join(&name))?;
+        text.push_str(&format!("{sum}  {name}\n"));
+        sums.push((name, sum));
+    }
+    fs::write(out.join("SHA256SUMS"), text).map_err(|e| format!("writing SHA256SUMS: {e}"))?;
+    Ok(sums)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_keeps_only_the_named_packages() {
+        let lock = "# header\nversion = 4\n\n[[package]]\nname = \"a\"\nversion = \"1.0.0\"\n\n[[package]]\nname = \"b\"\nversion = \"2.0.0\"\ndependencies = [\n \"a\",\n]\n";
+        let keep = BTreeSet::from([("b".to_string(), "2.0.0".to_string())]);
+        let (out, total) = filter_lock(lock, &keep);
+        assert_eq!(total, 2);
+        assert!(out.starts_with("# header\nversion = 4\n"), "{out}");
+        assert!(out.contains("name = \"b\""), "{out}");
+        assert!(!out.contains("name = \"a\""), "{out}");
+    }
+}
