@@ -1,5 +1,5 @@
-//! The krew manifest names this crate's version, the four platforms and release assets
-//! whose checksums are left, visibly, for release time.
+//! The krew manifest names this crate's version, the five platforms and release assets
+//! whose checksums are left, visibly, for release time (`cargo xtask dist` fills them).
 
 use serde_json::Value;
 
@@ -46,11 +46,30 @@ fn krew_manifest_matches_the_crate() {
             sha.starts_with("FILLED-AT-RELEASE-TIME") && sha.contains(&asset),
             "{sha}"
         );
-        assert_eq!(p["bin"], "kubectl-oprun");
+        let bin = if os == "windows" {
+            "kubectl-oprun.exe"
+        } else {
+            "kubectl-oprun"
+        };
+        assert_eq!(p["bin"], bin);
+        // krew wants the license installed with the plugin
+        let files: Vec<(&str, &str)> = p["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["from"].as_str().unwrap(), f["to"].as_str().unwrap()))
+            .collect();
+        assert_eq!(files, [(bin, "."), ("LICENSE", ".")]);
     }
     seen.sort();
     assert_eq!(
         seen,
-        ["darwin/amd64", "darwin/arm64", "linux/amd64", "linux/arm64"]
+        [
+            "darwin/amd64",
+            "darwin/arm64",
+            "linux/amd64",
+            "linux/arm64",
+            "windows/amd64"
+        ]
     );
 }
