@@ -26,8 +26,8 @@ log() { printf '%s\n' "$*" >&2; }
 now() { date +%s.%N; }
 secs() { awk "BEGIN{printf \"%.1f\", $2 - $1}"; }
 
-cp_bin="${OPRUN_CONTROLPLANE_BIN:-$(tests/controlplane/build.sh | tail -n 1)}"
-tools="${OPRUN_TOOLS_BIN:-$(tests/tools/build.sh | tail -n 1)}"
+cp_bin="${OPRUN_CONTROLPLANE_BIN:-$(tests/controlplane/build.sh helm | tail -n 1)}"
+tools="${OPRUN_TOOLS_BIN:-$(tests/tools/build.sh kubeconform kube-score | tail -n 1)}"
 helm="$cp_bin/helm"
 
 tmp="$(mktemp -d)"

@@ -16,7 +16,7 @@ if ! command -v shellcheck >/dev/null 2>&1; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
 fi
 
-tools="${OPRUN_TOOLS_BIN:-$(tests/tools/build.sh | tail -n 1)}"
+tools="${OPRUN_TOOLS_BIN:-$(tests/tools/build.sh actionlint | tail -n 1)}"
 workflows=(.github/workflows/*.yml)
 "$tools/actionlint" -shellcheck "$(command -v shellcheck)" -no-color "${workflows[@]}"
 echo "actionlint $("$tools/actionlint" -version | head -n 1): ${#workflows[@]} workflows clean" \

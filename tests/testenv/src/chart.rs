@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{Error, Result, bin_dir, io_err};
+use crate::{Error, Result, client_bin_dir, io_err};
 
 /// The kinds of the chart's identity and permissions: what a test applies to act as the
 /// controller would in a cluster.
@@ -27,7 +27,7 @@ pub fn chart_dir() -> PathBuf {
 }
 
 /// `helm template RELEASE <chart> --namespace NAMESPACE ARGS…` with the pinned helm of
-/// [`bin_dir`], its cache, config and data homes in a temporary directory (never `~`).
+/// [`client_bin_dir`], its cache, config and data homes in a temporary directory (never `~`).
 /// Nothing asks a cluster. Helm's error output is in the error.
 pub fn render(release: &str, namespace: &str, args: &[&str]) -> Result<String> {
     static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -36,7 +36,7 @@ pub fn render(release: &str, namespace: &str, args: &[&str]) -> Result<String> {
         std::process::id(),
         SEQ.fetch_add(1, Ordering::Relaxed)
     ));
-    let helm = bin_dir()?.join("helm");
+    let helm = client_bin_dir()?.join("helm");
     let out = Command::new(&helm)
         .arg("template")
         .arg(release)

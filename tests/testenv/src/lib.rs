@@ -132,6 +132,16 @@ impl Versions {
                 )));
             }
         };
+        Self::from_keys(k8s_key, etcd_key)
+    }
+
+    /// The newest pinned control plane, whatever `OPRUN_K8S` says: the kubectl and helm
+    /// every test uses (see [`client_bin_dir`]).
+    pub fn newest() -> Result<Self> {
+        Self::from_keys("K8S_VERSION", "ETCD_VERSION")
+    }
+
+    fn from_keys(k8s_key: &str, etcd_key: &str) -> Result<Self> {
         let get = |key: &str| {
             VERSIONS_ENV
                 .lines()
@@ -148,13 +158,30 @@ impl Versions {
     }
 }
 
-/// The directory holding kube-apiserver, kubectl, etcd and helm:
-/// `$OPRUN_CONTROLPLANE_BIN`, else the cache directory build.sh writes for the
-/// versions `OPRUN_K8S` selects (see [`Versions::pinned`]). It is not checked to exist.
+/// The directory holding kube-apiserver and etcd (and, for the newest control plane,
+/// kubectl and helm): `$OPRUN_CONTROLPLANE_BIN`, else the cache directory build.sh writes
+/// for the versions `OPRUN_K8S` selects (see [`Versions::pinned`]). It is not checked to
+/// exist.
 pub fn bin_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("OPRUN_CONTROLPLANE_BIN").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
+    cache_bin_dir(&Versions::pinned()?)
+}
+
+/// The directory holding kubectl and helm: `$OPRUN_CONTROLPLANE_BIN`, else the newest
+/// control plane's cache directory whatever `OPRUN_K8S` says. The clients are not what
+/// the oldest control plane tests, so `OPRUN_K8S=oldest tests/controlplane/build.sh`
+/// need only build kube-apiserver and etcd.
+pub fn client_bin_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("OPRUN_CONTROLPLANE_BIN").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    cache_bin_dir(&Versions::newest()?)
+}
+
+/// `<cache root>/<kubernetes>-<etcd>-<helm>/bin`, as build.sh names it.
+fn cache_bin_dir(v: &Versions) -> Result<PathBuf> {
     let root = match std::env::var_os("OPRUN_CONTROLPLANE_CACHE").filter(|d| !d.is_empty()) {
         Some(root) => PathBuf::from(root),
         None => {
@@ -169,7 +196,6 @@ pub fn bin_dir() -> Result<PathBuf> {
             PathBuf::from(home).join(".cache/operationrun-controller/controlplane")
         }
     };
-    let v = Versions::pinned()?;
     Ok(root
         .join(format!("{}-{}-{}", v.kubernetes, v.etcd, v.helm))
         .join("bin"))
@@ -242,6 +268,7 @@ impl Drop for Guard {
 pub struct ControlPlane {
     guard: Guard,
     bin_dir: PathBuf,
+    client_bin_dir: PathBuf,
     server_url: String,
     kubeconfig: PathBuf,
     ca_cert: PathBuf,
@@ -267,6 +294,7 @@ impl ControlPlane {
     /// kubeconfig) after the control plane is dropped.
     pub async fn start() -> Result<Self> {
         let bin_dir = bin_dir()?;
+        let client_bin_dir = client_bin_dir()?;
         let missing: Vec<&str> = ["etcd", "kube-apiserver"]
             .into_iter()
             .filter(|b| !bin_dir.join(b).is_file())
@@ -373,6 +401,7 @@ impl ControlPlane {
                     return Ok(Self {
                         guard,
                         bin_dir,
+                        client_bin_dir,
                         server_url,
                         kubeconfig,
                         ca_cert: certs.ca_cert,
@@ -409,7 +438,7 @@ impl ControlPlane {
         &self.server_url
     }
 
-    /// The directory holding kube-apiserver, kubectl, etcd and helm.
+    /// The directory holding kube-apiserver and etcd (see [`bin_dir`]).
     pub fn bin_dir(&self) -> &Path {
         &self.bin_dir
     }
@@ -538,7 +567,7 @@ impl ControlPlane {
 
     /// `kubectl --kubeconfig <admin kubeconfig>`, ready for more arguments.
     pub fn kubectl(&self) -> Command {
-        let mut cmd = Command::new(self.bin_dir.join("kubectl"));
+        let mut cmd = Command::new(self.client_bin_dir.join("kubectl"));
         cmd.arg("--kubeconfig").arg(&self.kubeconfig);
         cmd
     }
@@ -546,7 +575,7 @@ impl ControlPlane {
     /// `helm --kubeconfig <admin kubeconfig>`, with its cache, config and data
     /// directories inside this control plane's directory (never `~`).
     pub fn helm(&self) -> Command {
-        let mut cmd = Command::new(self.bin_dir.join("helm"));
+        let mut cmd = Command::new(self.client_bin_dir.join("helm"));
         let home = self.guard.dir.join("helm");
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
