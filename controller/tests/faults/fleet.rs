@@ -640,36 +640,6 @@ pub async fn complete_runs(admin: &Client, runs: &[(String, String)]) {
     }
 }
 
-/// Writes that change nothing a decision reads: `rounds` label updates on every run and
-/// artifact of the fleet, so that etcd's revision moves far past what a watcher last saw.
-pub async fn churn(admin: &Client, fleet: &Fleet, rounds: usize) {
-    let mut targets: Vec<(&'static str, String, String)> = Vec::new();
-    for m in &fleet.members {
-        targets.push(("OperationRun", m.namespace.clone(), m.name.clone()));
-    }
-    for kind in ["BackupSet", "BaselineSnapshot"] {
-        for ns in TENANTS {
-            let list = api(admin, kind, ns)
-                .list(&Default::default())
-                .await
-                .unwrap_or_else(|e| panic!("listing {kind}: {e}"));
-            for o in list.items {
-                targets.push((kind, ns.to_string(), o.name_any()));
-            }
-        }
-    }
-    for round in 0..rounds {
-        futures::stream::iter(targets.iter())
-            .for_each_concurrent(8, |(kind, ns, name)| async move {
-                let patch = json!({"metadata": {"labels": {"churn": round.to_string()}}});
-                let _ = api(admin, kind, ns)
-                    .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-                    .await;
-            })
-            .await;
-    }
-}
-
 /// A complete, finalized BackupSet named `<run>-<suffix>` claiming `run`, as its worker
 /// writes it (created, then its status).
 pub async fn claim(admin: &Client, run: &Member, suffix: &str) {
