@@ -18,20 +18,24 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
+use kube::Resource;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
     PatchParams, PostParams,
 };
+use kube::runtime::events::{Recorder, Reporter};
+use operationrun_controller::metrics::Metrics;
+use operationrun_controller::reconciler::confirm;
 use operationrun_controller::reconciler::lenient::Lenient;
 use operationrun_controller::reconciler::writer;
-use operationrun_core::decide::{Config, Evidence, decide};
+use operationrun_core::decide::{Config, Evidence, Transition, decide};
 use operationrun_crds::{API_VERSION, BackupSet, BaselineSnapshot, OperationRun, RunCondition};
 use serde_json::{Value, json};
 use testenv::ControlPlane;
@@ -59,7 +63,8 @@ const USER_HZ: f64 = 100.0;
 const AUDIT_LEVEL: &str = "RequestResponse for writes, Metadata for reads (testenv's fixed policy; no lighter level can be chosen)";
 
 const USAGE: &str =
-    "usage: cargo xtask bench-scale --runs N --concurrency C [--history H] [--perf DIR]
+    "usage: cargo xtask bench-scale --runs N --concurrency C [--history H] [--controller BIN]
+       [--nice N] [--breakdown] [--perf DIR]
 
 Measures the release controller over N stale runs (split evenly across backups,
 captures and inventory syncs; 50 namespaces) on a local control plane, and a raw
@@ -71,6 +76,11 @@ loop of the same status writes at the same concurrency; prints one markdown tabl
                     run (default 2: about two cached artifacts per run)
   --controller BIN  measure this controller executable instead of building the release
                     binary of this checkout (e.g. a copy kept to compare several runs)
+  --nice N          run etcd, kube-apiserver, the controller and this program's own
+                    threads at niceness N (e.g. -10, as root), so that other load on a
+                    shared machine takes less of the measured processes' CPU
+  --breakdown       then send, alone and at the same concurrency, the confirmation LISTs
+                    and the Events the decisions need, and report their API server CPU
   --perf DIR        record the controller and kube-apiserver with `perf record -g` while
                     the controller works, and write the reports into DIR";
 
@@ -82,6 +92,8 @@ struct Options {
     history: usize,
     perf: Option<PathBuf>,
     controller: Option<PathBuf>,
+    nice: Option<i32>,
+    breakdown: bool,
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>, String> {
@@ -90,6 +102,8 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
     let mut history = 2;
     let mut perf = None;
     let mut controller = None;
+    let mut nice = None;
+    let mut breakdown = false;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -116,6 +130,16 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "--history" => history = number(value()?)?,
             "--perf" => perf = Some(PathBuf::from(value()?)),
             "--controller" => controller = Some(PathBuf::from(value()?)),
+            "--breakdown" => breakdown = true,
+            "--nice" => {
+                let v = value()?;
+                nice = Some(
+                    v.parse::<i32>()
+                        .ok()
+                        .filter(|n| (-20..=19).contains(n))
+                        .ok_or_else(|| format!("--nice {v}: not a niceness (-20 to 19)"))?,
+                );
+            }
             other => return Err(format!("unexpected argument {other:?}")),
         }
     }
@@ -134,6 +158,8 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         history,
         perf,
         controller,
+        nice,
+        breakdown,
     }))
 }
 
@@ -186,6 +212,15 @@ impl Family {
             0 => Family::Backup,
             1 => Family::Capture,
             _ => Family::Inventory,
+        }
+    }
+
+    /// `spec.type` of the family's runs.
+    fn type_name(self) -> &'static str {
+        match self {
+            Family::Backup => "backup.schedule.execute",
+            Family::Capture => "baseline.capture",
+            Family::Inventory => "inventory.sync",
         }
     }
 
@@ -443,8 +478,11 @@ fn plan(runs: usize, prefix: &str) -> (Vec<String>, Vec<Planned>) {
 struct Created {
     namespace: String,
     name: String,
+    family: Family,
     resource_version: String,
     conditions: Vec<RunCondition>,
+    /// The condition changes of that decision, one Event each.
+    transitions: Vec<Transition>,
 }
 
 /// The decision flags among the controller's arguments (the chart's timeouts), as the
@@ -475,7 +513,7 @@ fn expected_conditions(
     claim: Option<&DynamicObject>,
     family: Family,
     config: &Config,
-) -> Result<Vec<RunCondition>, String> {
+) -> Result<(Vec<RunCondition>, Vec<Transition>), String> {
     let value = |o: &DynamicObject| serde_json::to_value(o).map_err(|e| e.to_string());
     let run = Lenient::<OperationRun>::from_value(value(run)?);
     let backup = match (family, claim) {
@@ -497,7 +535,7 @@ fn expected_conditions(
             run.0.object.metadata.name, decision.conditions
         ));
     }
-    Ok(decision.conditions)
+    Ok((decision.conditions, decision.transitions))
 }
 
 /// Creates the runs as workers do. With `artifacts` = Some((h, config)), also each run's
@@ -519,6 +557,7 @@ async fn populate(
             let after = patch_status(&runs, &p.name, &run_status(p.family, now)).await?;
             let mut count = 0;
             let mut conditions = Vec::new();
+            let mut transitions = Vec::new();
             if let Some((h, config)) = artifacts {
                 let mut claim = None;
                 if let Some(resource) = p.family.artifact() {
@@ -537,14 +576,17 @@ async fn populate(
                         count += 1;
                     }
                 }
-                conditions = expected_conditions(&after, claim.as_ref(), p.family, &config)?;
+                (conditions, transitions) =
+                    expected_conditions(&after, claim.as_ref(), p.family, &config)?;
             }
             Ok((
                 Created {
                     namespace: p.namespace,
                     name: p.name,
+                    family: p.family,
                     resource_version: after.metadata.resource_version.unwrap_or_default(),
                     conditions,
+                    transitions,
                 },
                 count,
             ))
@@ -641,6 +683,28 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
+/// Sets the niceness of every thread of process `pid` (threads it starts later inherit it
+/// from the thread that starts them).
+fn renice(pid: u32, nice: i32) -> Result<(), String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map_err(|e| format!("threads of {pid}: {e}"))?;
+    let tids: Vec<String> = tasks
+        .filter_map(|t| t.ok().map(|t| t.file_name().to_string_lossy().into_owned()))
+        .collect();
+    let status = Command::new("renice")
+        .args(["-n", &nice.to_string(), "-p"])
+        .args(&tids)
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("renice: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "renice -n {nice} of process {pid} failed ({status})"
+        ));
+    }
+    Ok(())
+}
+
 /// `perf record -g` attached to some processes, stopped with SIGINT.
 struct Perf {
     child: std::process::Child,
@@ -662,41 +726,46 @@ impl Perf {
         Ok(Perf { child, data })
     }
 
-    /// Stops recording and writes the flat profile (self time by symbol) beside the data.
-    fn finish(mut self) -> Result<PathBuf, String> {
+    /// Stops recording and writes two reports beside the data: self time by symbol, and
+    /// time including callees.
+    fn finish(mut self) -> Result<Vec<PathBuf>, String> {
         let _ = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
-        let report = self.data.with_extension("txt");
-        let out = Command::new("perf")
-            .args([
-                "report",
-                "--no-children",
-                "--sort",
-                "dso,symbol",
-                "--stdio",
-                "-g",
-                "none",
-                "-i",
-            ])
-            .arg(&self.data)
-            .stderr(Stdio::null())
-            .output()
-            .map_err(|e| format!("perf report: {e}"))?;
-        std::fs::write(&report, &out.stdout).map_err(|e| format!("{}: {e}", report.display()))?;
-        Ok(report)
+        let mut reports = Vec::new();
+        // self time by function, then time including callees (where the CPU goes, and why)
+        for (suffix, children) in [("self", "--no-children"), ("children", "--children")] {
+            let report = self.data.with_extension(format!("{suffix}.txt"));
+            let out = Command::new("perf")
+                .args(["report", children, "--sort", "dso,symbol", "--stdio"])
+                .args(["-g", "none", "--percent-limit", "0.3", "-i"])
+                .arg(&self.data)
+                .stderr(Stdio::null())
+                .output()
+                .map_err(|e| format!("perf report: {e}"))?;
+            std::fs::write(&report, &out.stdout)
+                .map_err(|e| format!("{}: {e}", report.display()))?;
+            reports.push(report);
+        }
+        Ok(reports)
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // The audit log
 
-/// What one identity asked of the API server within a stretch of the audit log.
+/// What one identity asked of the API server within a stretch of time, from the audit log.
 #[derive(Debug, Default)]
 struct Requests {
     /// Requests by "verb resource[/subresource]" (a confirmation LIST: with "?fieldSelector").
     by_kind: BTreeMap<String, u64>,
+    /// Completed requests by the same key: how many, and the sum of their time in the API
+    /// server (received to response complete), in seconds.
+    latency: BTreeMap<String, (u64, f64)>,
+    /// Unfiltered LISTs (the watches' initial pages) by resource: pages, the first one's
+    /// arrival and the last one's completion.
+    initial_lists: BTreeMap<String, (u64, Timestamp, Timestamp)>,
     /// Successful status writes of runs.
     status_writes: u64,
     /// Status writes refused with 409.
@@ -732,74 +801,123 @@ impl Requests {
     }
 }
 
-/// The audit log's length now: where the next stretch begins.
-fn audit_offset(path: &Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
+/// The audit log and the files the API server rotated it into (`audit-<time>.log`, beside it,
+/// once it reaches 100 MB), oldest first.
+fn audit_files(log: &Path) -> Vec<PathBuf> {
+    let Some(dir) = log.parent() else {
+        return vec![log.to_path_buf()];
+    };
+    let mut rotated: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("audit-") && n.ends_with(".log"))
+        })
+        .collect();
+    rotated.sort();
+    rotated.push(log.to_path_buf());
+    rotated
 }
 
-/// Reads the requests `user` made between byte offsets `from` and `to` of the audit log.
-/// Each request is counted once (a watch logs ResponseStarted and ResponseComplete).
-fn audit_requests(path: &Path, from: u64, to: u64, user: &str) -> Result<Requests, String> {
-    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    file.seek(SeekFrom::Start(from))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let reader = BufReader::with_capacity(1 << 20, file.take(to.saturating_sub(from)));
+/// The total size of the audit log and its rotated files, in MiB.
+fn audit_mib(log: &Path) -> u64 {
+    audit_files(log)
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum::<u64>()
+        / (1 << 20)
+}
+
+/// Reads the requests `user` made that the API server received between `since` and
+/// `until`. Each request is counted once (a watch logs ResponseStarted and ResponseComplete).
+fn audit_requests(
+    log: &Path,
+    since: Timestamp,
+    until: Timestamp,
+    user: &str,
+) -> Result<Requests, String> {
     let needle = format!("\"username\":\"{user}\"");
     let mut seen = HashSet::new();
     let mut out = Requests::default();
-    for line in reader.lines() {
-        let line = line.map_err(|e| format!("reading the audit log: {e}"))?;
-        if !line.contains(&needle) {
-            continue;
-        }
-        let Ok(event) = serde_json::from_str::<Value>(&line) else {
-            continue; // a line cut at `to`
+    let time = |event: &Value, field: &str| {
+        event[field]
+            .as_str()
+            .and_then(|t| t.parse::<Timestamp>().ok())
+    };
+    for path in audit_files(log) {
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        if event["user"]["username"] != user {
-            continue;
-        }
-        let id = event["auditID"].as_str().unwrap_or_default().to_string();
-        let verb = event["verb"].as_str().unwrap_or_default();
-        let code = event["responseStatus"]["code"].as_i64().unwrap_or(0);
-        let object = &event["objectRef"];
-        let is_status_write = verb == "patch"
-            && object["resource"] == "operationruns"
-            && object["subresource"] == "status";
-        if event["stage"] == "ResponseComplete" && is_status_write {
-            if (200..300).contains(&code) {
-                out.status_writes += 1;
-                let at = event["stageTimestamp"]
-                    .as_str()
-                    .and_then(|t| t.parse::<Timestamp>().ok());
-                if let Some(at) = at {
-                    out.first_write = Some(out.first_write.map_or(at, |f| f.min(at)));
-                    out.last_write = Some(out.last_write.map_or(at, |l| l.max(at)));
+        for line in BufReader::with_capacity(1 << 20, file).lines() {
+            let line = line.map_err(|e| format!("reading {}: {e}", path.display()))?;
+            if !line.contains(&needle) {
+                continue;
+            }
+            let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                continue; // a line still being written
+            };
+            let (Some(received), completed) = (
+                time(&event, "requestReceivedTimestamp"),
+                time(&event, "stageTimestamp"),
+            ) else {
+                continue;
+            };
+            if event["user"]["username"] != user || received < since || received > until {
+                continue;
+            }
+            let verb = event["verb"].as_str().unwrap_or_default();
+            let code = event["responseStatus"]["code"].as_i64().unwrap_or(0);
+            let object = &event["objectRef"];
+            let uri = event["requestURI"].as_str().unwrap_or_default();
+            let key = match object["resource"].as_str() {
+                Some(resource) => {
+                    let mut key = format!("{verb} {resource}");
+                    if let Some(sub) = object["subresource"].as_str() {
+                        key = format!("{key}/{sub}");
+                    }
+                    if verb == "list" && uri.contains("fieldSelector=") {
+                        key.push_str("?fieldSelector");
+                    }
+                    key
                 }
-            } else if code == 409 {
-                out.conflicts += 1;
+                None => format!("{verb} {}", uri.split('?').next().unwrap_or_default()),
+            };
+            let complete = event["stage"] == "ResponseComplete";
+            if complete && let Some(done) = completed {
+                let entry = out.latency.entry(key.clone()).or_default();
+                entry.0 += 1;
+                entry.1 += done.duration_since(received).as_secs_f64();
+                if verb == "list" && !uri.contains("fieldSelector=") {
+                    let resource = object["resource"].as_str().unwrap_or_default();
+                    let pages = out
+                        .initial_lists
+                        .entry(resource.to_string())
+                        .or_insert((0, received, done));
+                    pages.0 += 1;
+                    pages.1 = pages.1.min(received);
+                    pages.2 = pages.2.max(done);
+                }
+                if key == "patch operationruns/status" {
+                    if (200..300).contains(&code) {
+                        out.status_writes += 1;
+                        out.first_write = Some(out.first_write.map_or(done, |f| f.min(done)));
+                        out.last_write = Some(out.last_write.map_or(done, |l| l.max(done)));
+                    } else if code == 409 {
+                        out.conflicts += 1;
+                    }
+                }
+            }
+            let id = event["auditID"].as_str().unwrap_or_default().to_string();
+            if seen.insert(id) {
+                *out.by_kind.entry(key).or_default() += 1;
             }
         }
-        if !seen.insert(id) {
-            continue;
-        }
-        let key = match object["resource"].as_str() {
-            Some(resource) => {
-                let mut key = format!("{verb} {resource}");
-                if let Some(sub) = object["subresource"].as_str() {
-                    key = format!("{key}/{sub}");
-                }
-                let uri = event["requestURI"].as_str().unwrap_or_default();
-                if verb == "list" && uri.contains("fieldSelector=") {
-                    key.push_str("?fieldSelector");
-                }
-                key
-            }
-            None => {
-                let uri = event["requestURI"].as_str().unwrap_or_default();
-                format!("{verb} {}", uri.split('?').next().unwrap_or_default())
-            }
-        };
-        *out.by_kind.entry(key).or_default() += 1;
     }
     Ok(out)
 }
@@ -812,6 +930,8 @@ struct Setup<'a> {
     cp: &'a ControlPlane,
     binary: &'a Path,
     args: Vec<String>,
+    /// The niceness the controller runs at, if set.
+    nice: Option<i32>,
 }
 
 impl Setup<'_> {
@@ -865,7 +985,8 @@ struct ControllerRun {
     etcd_cpu: f64,
     metrics: String,
     started: Timestamp,
-    audit: (u64, u64),
+    /// When the controller had stopped and its last requests were logged.
+    until: Timestamp,
     perf: Vec<PathBuf>,
 }
 
@@ -899,13 +1020,15 @@ async fn measure_controller(
     if let (Some(dir), Some(api)) = (perf_dir, apiserver) {
         perfs.push(Perf::attach(dir, "kube-apiserver", api)?);
     }
-    let audit_from = audit_offset(cp.audit_log_path());
     let (api0, etcd0) = (api_cpu(), etcd_cpu());
     let started = Timestamp::now();
     let t0 = Instant::now();
     let mut controller = launch.start().await.map_err(|e| e.to_string())?;
     let ready = t0.elapsed();
     let pid = controller.id();
+    if let Some(nice) = setup.nice {
+        renice(pid, nice)?;
+    }
     if let Some(dir) = perf_dir {
         // attached once the process answers /readyz, before its watches have listed much
         perfs.push(Perf::attach(dir, "controller", pid)?);
@@ -957,7 +1080,7 @@ async fn measure_controller(
     let cpu_total = cpu_seconds(pid);
     let mut reports = Vec::new();
     for perf in perfs {
-        reports.push(perf.finish()?);
+        reports.extend(perf.finish()?);
     }
     controller.terminate().await.map_err(|e| e.to_string())?;
     // the audit log is written after each response: let the last lines land
@@ -973,7 +1096,7 @@ async fn measure_controller(
         etcd_cpu: etcd_at_done - etcd0,
         metrics,
         started,
-        audit: (audit_from, audit_offset(cp.audit_log_path())),
+        until: Timestamp::now(),
         perf: reports,
     })
 }
@@ -1110,7 +1233,7 @@ async fn raw_copy(
         "raw loop: the controller's status write for {} runs, {concurrency} in flight, as its ServiceAccount; load average {load}",
         copies.len()
     ));
-    let from = audit_offset(cp.audit_log_path());
+    let since = Timestamp::now();
     let (api0, etcd0) = (api_cpu(), etcd_cpu());
     let n = copies.len() as u64;
     let time = raw_loop(&client, copies, usize::from(concurrency)).await?;
@@ -1119,8 +1242,8 @@ async fn raw_copy(
     tokio::time::sleep(Duration::from_secs(1)).await;
     let requests = audit_requests(
         cp.audit_log_path(),
-        from,
-        audit_offset(cp.audit_log_path()),
+        since,
+        Timestamp::now(),
         CONTROLLER_USER,
     )?;
     if requests.status_writes != n {
@@ -1139,6 +1262,105 @@ async fn raw_copy(
         },
         namespaces,
     ))
+}
+
+/// The kube-apiserver CPU and wall time of one kind of request, sent at the benchmark's
+/// concurrency as the controller's ServiceAccount.
+struct Cost {
+    what: &'static str,
+    requests: usize,
+    time: Duration,
+    apiserver_cpu: f64,
+}
+
+/// Measures alone, one kind at a time, the requests a decision adds to its status write:
+/// the confirmation LIST (the controller's own read) for every run proven by an artifact,
+/// and the Event (the controller's own publish) for every transition.
+async fn breakdown(
+    cp: &ControlPlane,
+    runs: &[Created],
+    concurrency: u16,
+) -> Result<Vec<Cost>, String> {
+    let token = cp
+        .service_account_token(RELEASE_NS, CONTROLLER_SA)
+        .await
+        .map_err(|e| e.to_string())?;
+    let client = cp
+        .client_for_token(&token)
+        .await
+        .map_err(|e| e.to_string())?;
+    let apiserver = cp.pids().get(1).copied();
+    let api_cpu = move || apiserver.map_or(0.0, cpu_seconds);
+    let limit = usize::from(concurrency);
+    let mut costs = Vec::new();
+
+    let reads: Vec<(String, String, &'static str)> = runs
+        .iter()
+        .filter(|r| r.family.artifact().is_some())
+        .map(|r| (r.namespace.clone(), r.name.clone(), r.family.type_name()))
+        .collect();
+    let requests = reads.len();
+    say(&format!(
+        "breakdown: {requests} confirmation LISTs, {concurrency} in flight"
+    ));
+    let metrics = Arc::new(Metrics::default());
+    let (c0, t0) = (api_cpu(), Instant::now());
+    let reader = client.clone();
+    pool(reads, limit, move |(ns, name, family)| {
+        let (client, metrics) = (reader.clone(), metrics.clone());
+        async move {
+            confirm::claims(&client, &ns, &name, family, &metrics)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("confirmation LIST for {ns}/{name}: {e}"))
+        }
+    })
+    .await?;
+    costs.push(Cost {
+        what: "confirmation LIST",
+        requests,
+        time: t0.elapsed(),
+        apiserver_cpu: api_cpu() - c0,
+    });
+
+    let events: Vec<(String, String, Transition)> = runs
+        .iter()
+        .flat_map(|r| {
+            r.transitions
+                .iter()
+                .map(|t| (r.namespace.clone(), r.name.clone(), t.clone()))
+        })
+        .collect();
+    let requests = events.len();
+    say(&format!(
+        "breakdown: {requests} Events, {concurrency} in flight"
+    ));
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: writer::FIELD_MANAGER.to_string(),
+            instance: Some("operationrun-controller-bench".into()),
+        },
+    );
+    let (c0, t0) = (api_cpu(), Instant::now());
+    pool(events, limit, move |(ns, name, transition)| {
+        let recorder = recorder.clone();
+        async move {
+            let run = DynamicObject::new(&name, &RESOURCES.runs).within(&ns);
+            let reference = run.object_ref(&RESOURCES.runs);
+            writer::publish(&recorder, &reference, &transition)
+                .await
+                .map_err(|e| format!("Event for {ns}/{name}: {e}"))
+        }
+    })
+    .await?;
+    costs.push(Cost {
+        what: "Event",
+        requests,
+        time: t0.elapsed(),
+        apiserver_cpu: api_cpu() - c0,
+    });
+    Ok(costs)
 }
 
 /// Whether two condition lists are the same apart from `lastTransitionTime`.
@@ -1297,7 +1519,16 @@ async fn bench(options: Options) -> Result<(), String> {
         cp: &cp,
         binary: &binary,
         args: controller_args(chart_args, c),
+        nice: options.nice,
     };
+    if let Some(nice) = options.nice {
+        for pid in cp.pids().into_iter().chain([std::process::id()]) {
+            renice(pid, nice)?;
+        }
+        say(&format!(
+            "etcd, kube-apiserver, the controller and this program run at niceness {nice}"
+        ));
+    }
     say(&format!(
         "controller: {} {}",
         binary.display(),
@@ -1335,12 +1566,7 @@ async fn bench(options: Options) -> Result<(), String> {
         "measuring the controller (--concurrency={c}); load average {load_before}"
     ));
     let run = measure_controller(&setup, &cp, n as u64, options.perf.as_deref()).await?;
-    let ctrl = audit_requests(
-        cp.audit_log_path(),
-        run.audit.0,
-        run.audit.1,
-        CONTROLLER_USER,
-    )?;
+    let ctrl = audit_requests(cp.audit_log_path(), run.started, run.until, CONTROLLER_USER)?;
     let (conditions, reasons) = decided(&admin, &namespaces).await?;
     say(&format!("decided: {reasons:?}"));
     let same = runs
@@ -1366,6 +1592,11 @@ async fn bench(options: Options) -> Result<(), String> {
     let (to_first, to_last) = (since(first), since(last));
 
     let (raw_after, _) = raw_copy(&cp, "bench-raw2", &runs, c, now).await?;
+    let costs = if options.breakdown {
+        breakdown(&cp, &runs, c).await?
+    } else {
+        Vec::new()
+    };
     let raw_time = (raw_before.time + raw_after.time) / 2;
     let raw_api = (raw_before.apiserver_cpu + raw_after.apiserver_cpu) / 2.0;
 
@@ -1413,6 +1644,12 @@ async fn bench(options: Options) -> Result<(), String> {
     println!("\nDetails ({n} runs, {artifacts} artifacts, concurrency {c}):");
     println!("- audit policy: {AUDIT_LEVEL}");
     println!("- controller built from {revision}");
+    match options.nice {
+        Some(nice) => println!(
+            "- etcd, kube-apiserver, the controller and the raw loop ran at niceness {nice}"
+        ),
+        None => println!("- every process ran at the default niceness"),
+    }
     println!(
         "- load average before the controller: {load_before}; after: {}",
         load_average()
@@ -1450,6 +1687,18 @@ async fn bench(options: Options) -> Result<(), String> {
             raw.requests.by_kind
         );
     }
+    for cost in &costs {
+        println!(
+            "- breakdown, {} alone: {} requests in {} ({:.0}/s); kube-apiserver CPU {:.2} s ({:.2} ms each, {:.2} ms per run)",
+            cost.what,
+            cost.requests,
+            seconds(cost.time),
+            cost.requests as f64 / cost.time.as_secs_f64().max(1e-3),
+            cost.apiserver_cpu,
+            cost.apiserver_cpu * 1000.0 / (cost.requests.max(1) as f64),
+            cost.apiserver_cpu * 1000.0 / nf,
+        );
+    }
     println!(
         "- reconciles: {reconciles:.0} ({:.2}/run), mean {:.2} ms each; status writes {} ok, {} conflicts; reconcile errors {:.0}",
         reconciles / nf,
@@ -1469,9 +1718,23 @@ async fn bench(options: Options) -> Result<(), String> {
         metric(m, "operationrun_event_errors"),
         seconds(IDLE)
     );
-    println!("- controller requests (audit log, {CONTROLLER_USER}):");
+    println!(
+        "- controller requests (audit log, {CONTROLLER_USER}), with their mean time in the API server (received to response complete):"
+    );
     for (kind, count) in &ctrl.by_kind {
-        println!("  - {kind}: {count}");
+        match ctrl.latency.get(kind) {
+            Some((done, sum)) if *done > 0 => {
+                println!("  - {kind}: {count}, {:.1} ms", sum * 1000.0 / *done as f64)
+            }
+            _ => println!("  - {kind}: {count}"),
+        }
+    }
+    for (resource, (pages, first, last)) in &ctrl.initial_lists {
+        println!(
+            "- LIST {resource} without a selector: {pages} pages, the first received {} after start, the last complete {} after start",
+            seconds(since(*first)),
+            seconds(since(*last)),
+        );
     }
     println!(
         "- RSS: empty {}, peak {}, idle {}; cached objects {objects} → {bytes_per_object:.0} bytes each",
@@ -1488,7 +1751,7 @@ async fn bench(options: Options) -> Result<(), String> {
     println!(
         "- the whole benchmark took {} (audit log {} MiB)",
         seconds(began.elapsed()),
-        audit_offset(cp.audit_log_path()) / (1 << 20)
+        audit_mib(cp.audit_log_path())
     );
     say("stopping the control plane");
     drop(cp);
