@@ -119,6 +119,19 @@ impl Elector {
         until < Timestamp::now()
     }
 
+    /// Whether this candidate holds the Lease and its last accepted renewal is within the
+    /// renew deadline: checked right before every write, so that a leader that was frozen
+    /// (or cut off) past its deadline never sends a write when it wakes up.
+    pub fn is_current(&self) -> bool {
+        let Some(renewed) = self.renewed() else {
+            return false;
+        };
+        let span = SignedDuration::try_from(self.timings.renew_deadline()).unwrap_or_default();
+        renewed
+            .checked_add(span)
+            .is_ok_and(|until| Timestamp::now() < until)
+    }
+
     /// Tries once to take or keep the Lease; true when this candidate holds it.
     pub async fn try_acquire(&self) -> Result<bool, LeaderError> {
         let renewed = self.take().await?;

@@ -517,93 +517,303 @@ mod yaml_limits {
     }
 }
 
+/// One object of this project's kinds, read from a document.
+#[derive(Debug, PartialEq)]
+enum Object {
+    Run(Parsed<OperationRun>),
+    BackupSet(Parsed<BackupSet>),
+    BaselineSnapshot(Parsed<BaselineSnapshot>),
+}
+
+/// An object with what names it, and the context its errors are reported in.
+#[derive(Debug, PartialEq)]
+struct Found {
+    kind: &'static str,
+    namespace: String,
+    name: String,
+    /// The 1-based item number when the object came from a `kind: List`.
+    item: Option<usize>,
+    object: Object,
+}
+
+/// What one document holds: its objects of this project's kinds, or why it cannot be read.
+type DocumentObjects = Result<Vec<Found>, String>;
+
+/// Reads the objects of this project's kinds out of one document.
+fn objects_of(doc: &Value) -> DocumentObjects {
+    let Value::Object(map) = doc else {
+        return Err("not an object (a Kubernetes manifest is a mapping)".into());
+    };
+    let is_list = map.get("kind").and_then(Value::as_str) == Some("List")
+        || map.get("items").is_some_and(Value::is_array)
+            && map
+                .get("kind")
+                .and_then(Value::as_str)
+                .is_some_and(|k| k.ends_with("List"));
+    let items: Vec<&Value> = if is_list {
+        match map.get("items") {
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(Value::Null) | None => Vec::new(),
+            Some(_) => return Err("items of a List must be a sequence".into()),
+        }
+    } else {
+        vec![doc]
+    };
+    let mut found = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let item_number = is_list.then_some(index + 1);
+        let at = |m: String| match item_number {
+            Some(n) => format!("item {n}: {m}"),
+            None => m,
+        };
+        let Value::Object(obj) = item else {
+            return Err(at("not an object".into()));
+        };
+        if obj.get("apiVersion").and_then(Value::as_str) != Some(API_VERSION) {
+            continue;
+        }
+        let kind = match obj.get("kind").and_then(Value::as_str).unwrap_or_default() {
+            "OperationRun" => "OperationRun",
+            "BackupSet" => "BackupSet",
+            "BaselineSnapshot" => "BaselineSnapshot",
+            _ => continue,
+        };
+        let (namespace, name) = identity(item).map_err(&at)?;
+        // objects without a namespace land in `default`, as `kubectl apply` puts them
+        let in_namespace = |meta: &mut ObjectMeta| {
+            if meta.namespace.as_deref().is_none_or(str::is_empty) {
+                meta.namespace = Some(namespace.clone());
+            }
+        };
+        let object = match kind {
+            "OperationRun" => {
+                let mut run = OperationRun::salvage(item).map_err(&at)?;
+                in_namespace(&mut run.object.metadata);
+                Object::Run(run)
+            }
+            "BackupSet" => {
+                let mut set = BackupSet::salvage(item).map_err(&at)?;
+                in_namespace(&mut set.object.metadata);
+                Object::BackupSet(set)
+            }
+            _ => {
+                let mut snapshot = BaselineSnapshot::salvage(item).map_err(&at)?;
+                in_namespace(&mut snapshot.object.metadata);
+                Object::BaselineSnapshot(snapshot)
+            }
+        };
+        found.push(Found {
+            kind,
+            namespace,
+            name,
+            item: item_number,
+            object,
+        });
+    }
+    Ok(found)
+}
+
 /// Reads every manifest under `paths`. Objects of other kinds or API groups are ignored;
 /// the same object given twice is an error.
 pub fn load(paths: &[PathBuf]) -> Result<Manifests, LoadError> {
     let mut manifests = Manifests::default();
-    let mut seen: HashMap<(String, String, String), (PathBuf, usize)> = HashMap::new();
+    let mut seen: HashMap<(&'static str, String, String), (PathBuf, usize)> = HashMap::new();
     for file in expand(paths)? {
         let text = read(&file)?;
-        for (number, doc) in documents(&file, &text)? {
+        for (number, found) in file_objects(&file, &text)? {
             let fail = |message: String| LoadError {
                 file: file.clone(),
                 document: Some(number),
                 message,
             };
-            let Value::Object(map) = &doc else {
-                return Err(fail(
-                    "not an object (a Kubernetes manifest is a mapping)".into(),
-                ));
-            };
-            let is_list = map.get("kind").and_then(Value::as_str) == Some("List")
-                || map.get("items").is_some_and(Value::is_array)
-                    && map
-                        .get("kind")
-                        .and_then(Value::as_str)
-                        .is_some_and(|k| k.ends_with("List"));
-            let items: Vec<&Value> = if is_list {
-                match map.get("items") {
-                    Some(Value::Array(items)) => items.iter().collect(),
-                    Some(Value::Null) | None => Vec::new(),
-                    Some(_) => return Err(fail("items of a List must be a sequence".into())),
-                }
-            } else {
-                vec![&doc]
-            };
-            for (index, item) in items.into_iter().enumerate() {
-                let at = |m: String| {
-                    if is_list {
-                        fail(format!("item {}: {m}", index + 1))
-                    } else {
-                        fail(m)
-                    }
-                };
-                let Value::Object(obj) = item else {
-                    return Err(at("not an object".into()));
-                };
-                if obj.get("apiVersion").and_then(Value::as_str) != Some(API_VERSION) {
-                    continue;
-                }
-                let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
-                if !matches!(kind, "OperationRun" | "BackupSet" | "BaselineSnapshot") {
-                    continue;
-                }
-                let (namespace, name) = identity(item).map_err(&at)?;
-                let key = (kind.to_string(), namespace.clone(), name.clone());
+            for f in found.map_err(&fail)? {
+                let key = (f.kind, f.namespace, f.name);
                 if let Some((first, first_doc)) = seen.get(&key) {
-                    return Err(at(format!(
+                    let (kind, namespace, name) = &key;
+                    let message = format!(
                         "{kind} {namespace}/{name} is given twice (first in {} document {first_doc})",
                         first.display()
-                    )));
+                    );
+                    return Err(fail(match f.item {
+                        Some(n) => format!("item {n}: {message}"),
+                        None => message,
+                    }));
                 }
                 seen.insert(key, (file.clone(), number));
-                // objects without a namespace land in `default`, as `kubectl apply` puts them
-                let in_namespace = |meta: &mut ObjectMeta| {
-                    if meta.namespace.as_deref().is_none_or(str::is_empty) {
-                        meta.namespace = Some(namespace.clone());
-                    }
-                };
-                match kind {
-                    "OperationRun" => {
-                        let mut run = OperationRun::salvage(item).map_err(&at)?;
-                        in_namespace(&mut run.object.metadata);
-                        manifests.runs.push(run);
-                    }
-                    "BackupSet" => {
-                        let mut set = BackupSet::salvage(item).map_err(&at)?;
-                        in_namespace(&mut set.object.metadata);
-                        manifests.backup_sets.push(set);
-                    }
-                    _ => {
-                        let mut snapshot = BaselineSnapshot::salvage(item).map_err(&at)?;
-                        in_namespace(&mut snapshot.object.metadata);
-                        manifests.baseline_snapshots.push(snapshot);
-                    }
+                match f.object {
+                    Object::Run(run) => manifests.runs.push(run),
+                    Object::BackupSet(set) => manifests.backup_sets.push(set),
+                    Object::BaselineSnapshot(s) => manifests.baseline_snapshots.push(s),
                 }
             }
         }
     }
     Ok(manifests)
+}
+
+/// The objects of every document of one file, by 1-based document number. A large YAML
+/// stream is split into its documents and read on every core; anything unusual (text the
+/// fast path cannot prove harmless, or a document that does not parse) is read the careful
+/// way, by [`documents`], so errors and limits are exactly the same.
+fn file_objects(file: &Path, text: &str) -> Result<Vec<(usize, DocumentObjects)>, LoadError> {
+    let is_json = file.extension().and_then(|e| e.to_str()) == Some("json");
+    if !is_json
+        && text.len() >= PARALLEL_FROM_BYTES
+        && let Some(chunks) = fast::split(text)
+        && let Some(read) = fast::read_in_parallel(&chunks)
+    {
+        return Ok(read);
+    }
+    Ok(documents(file, text)?
+        .into_iter()
+        .map(|(number, doc)| (number, objects_of(&doc)))
+        .collect())
+}
+
+/// Streams smaller than this are read on one core: threads would cost more than they save.
+const PARALLEL_FROM_BYTES: usize = 256 * 1024;
+
+/// The fast path for large, plain YAML streams: split at document markers, proven free of
+/// what the limits guard against by a linear byte scan, parsed and read on every core.
+mod fast {
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use super::{DocumentObjects, MAX_DEPTH, MAX_SCALAR_BYTES, objects_of};
+
+    /// Splits a YAML stream before every line that starts with the document marker `---`,
+    /// when every chunk is provably within the limits: no anchors or aliases (no `&` or
+    /// `*` at all), no chunk longer than the longest scalar allowed, and a nesting bound
+    /// under the depth limit. `None` sends the stream down the careful path.
+    pub(super) fn split(text: &str) -> Option<Vec<&str>> {
+        let bytes = text.as_bytes();
+        if bytes
+            .iter()
+            .any(|b| matches!(b, b'&' | b'*' | b'%' | b'\t'))
+        {
+            return None;
+        }
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        let mut line_start = 0;
+        while line_start < bytes.len() {
+            let line_end = bytes[line_start..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(bytes.len(), |p| line_start + p + 1);
+            let line = &bytes[line_start..line_end];
+            let marker = line.starts_with(b"---")
+                && line
+                    .get(3)
+                    .is_none_or(|b| matches!(b, b' ' | b'\n' | b'\r'));
+            if marker && line_start > start {
+                chunks.push(text.get(start..line_start)?);
+                start = line_start;
+            }
+            line_start = line_end;
+        }
+        chunks.push(text.get(start..)?);
+        // comments and blank lines before the first marker are no document of their own
+        let blank = |c: &str| {
+            c.lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        };
+        if chunks.len() > 1 && chunks.first().is_some_and(|c| blank(c)) {
+            chunks.remove(0);
+        }
+        chunks
+            .iter()
+            .all(|c| within_limits(c.as_bytes()))
+            .then_some(chunks)
+    }
+
+    /// A linear, conservative bound: a chunk no longer than the longest scalar allowed holds
+    /// no longer scalar, and its nesting is at most two levels per column of indentation
+    /// (a block sequence may share its mapping's column), plus one per indicator on the
+    /// line, plus every flow bracket of the chunk.
+    fn within_limits(chunk: &[u8]) -> bool {
+        if chunk.len() > MAX_SCALAR_BYTES {
+            return false;
+        }
+        let brackets = chunk.iter().filter(|b| matches!(b, b'[' | b'{')).count();
+        let mut deepest = 0;
+        for line in chunk.split(|b| *b == b'\n') {
+            let indent = line.iter().take_while(|b| **b == b' ').count();
+            let indicators = line
+                .iter()
+                .filter(|b| matches!(b, b'-' | b':' | b'?'))
+                .count();
+            deepest = deepest.max(2 * (indent + 1) + indicators);
+        }
+        deepest.saturating_add(brackets) <= MAX_DEPTH
+    }
+
+    /// Parses and reads the chunks on every core, numbering documents across chunks as a
+    /// parse of the whole stream does. `None` when any chunk does not parse: the careful
+    /// path then reports the error with its place in the whole file.
+    pub(super) fn read_in_parallel(chunks: &[&str]) -> Option<Vec<(usize, DocumentObjects)>> {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, 8)
+            .min(chunks.len().max(1));
+        let total: usize = chunks.iter().map(|c| c.len()).sum();
+        let share = total.div_ceil(workers);
+        // contiguous groups of about equal size, so that order is kept by concatenation
+        let mut groups: Vec<&[&str]> = Vec::new();
+        let (mut from, mut size) = (0, 0);
+        for (i, c) in chunks.iter().enumerate() {
+            size += c.len();
+            if size >= share && groups.len() + 1 < workers {
+                groups.push(&chunks[from..=i]);
+                from = i + 1;
+                size = 0;
+            }
+        }
+        groups.push(&chunks[from..]);
+        let results: Vec<Option<GroupDocuments>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = groups
+                .iter()
+                .map(|group| scope.spawn(move || read_group(group)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().ok().flatten())
+                .collect()
+        });
+        let mut out = Vec::new();
+        let mut offset = 0;
+        for group in results {
+            let group = group?;
+            let count = group.len();
+            for (local, doc) in group {
+                if let Some(doc) = doc {
+                    out.push((offset + local, doc));
+                }
+            }
+            offset += count;
+        }
+        Some(out)
+    }
+
+    /// A group's documents by number from 1; `None` for an empty document.
+    type GroupDocuments = Vec<(usize, Option<DocumentObjects>)>;
+
+    /// Every document of the group, or `None` when one does not parse.
+    fn read_group(group: &[&str]) -> Option<GroupDocuments> {
+        let mut out = Vec::new();
+        for chunk in group {
+            for doc in serde_norway::Deserializer::from_str(chunk) {
+                let value = Value::deserialize(doc).ok()?;
+                let number = out.len() + 1;
+                if value.is_null() {
+                    out.push((number, None));
+                } else {
+                    out.push((number, Some(objects_of(&value))));
+                }
+            }
+        }
+        Some(out)
+    }
 }
 
 fn identity(item: &Value) -> Result<(String, String), String> {
@@ -867,5 +1077,43 @@ mod tests {
                 (before, now) => prop_assert!(false, "before {:?}, now {:?}", before, now),
             }
         }
+    }
+
+    /// The fast path reads every stream it accepts exactly as the careful path does:
+    /// same documents, same numbers, same objects, same errors per document.
+    #[test]
+    fn the_parallel_path_reads_as_the_careful_path() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        for dir in ["examples", "controller/tests/spec-cases"] {
+            files.extend(expand(&[root.join(dir)]).unwrap_or_default());
+        }
+        let mut texts: Vec<String> = files
+            .iter()
+            .filter(|f| f.extension().and_then(|e| e.to_str()) != Some("json"))
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .collect();
+        let all = texts.join("\n---\n");
+        texts.push(all);
+        texts.push("# only a comment\n---\n---\napiVersion: v1\nkind: X\n---\n".into());
+        texts.push("---\n".into());
+        texts.push("a: 1\n...\n---\nb: |\n  text\n  more\n---\n- 1\n- 2\n".into());
+        texts.push("x: 1\n--- \ny: 2\n----\nz: 3\n".into());
+        let mut checked = 0;
+        for text in &texts {
+            let Some(chunks) = fast::split(text) else {
+                continue;
+            };
+            let fast = fast::read_in_parallel(&chunks);
+            let careful: Vec<(usize, DocumentObjects)> = documents(Path::new("t.yaml"), text)
+                .map(|docs| docs.into_iter().map(|(n, d)| (n, objects_of(&d))).collect())
+                .unwrap_or_default();
+            match fast {
+                Some(fast) => assert_eq!(fast, careful, "{text}"),
+                None => assert!(documents(Path::new("t.yaml"), text).is_err(), "{text}"),
+            }
+            checked += 1;
+        }
+        assert!(checked > 50, "the fast path took only {checked} streams");
     }
 }

@@ -109,6 +109,39 @@ fn positional(value: &Value, read: &Value, path: &str) -> Option<String> {
     }
 }
 
+/// Fields of this project's kinds (and of object metadata) that are lists. Their items are
+/// mappings or scalars, never sequences.
+const LIST_FIELDS: &[&str] = &[
+    "failures",
+    "coverage",
+    "gaps",
+    "policyTypes",
+    "conditions",
+    "relatedArtifacts",
+    "managedFields",
+    "finalizers",
+    "ownerReferences",
+];
+
+/// Whether every sequence in `value` is the value of a list field, with no sequence among
+/// its items: then nothing can have been read positionally, and the costlier check of
+/// [`positional`] is not needed. Linear in the size of `value`.
+fn sequences_only_in_lists(value: &Value) -> bool {
+    match value {
+        Value::Object(fields) => fields.iter().all(|(key, v)| match v {
+            Value::Array(items) => {
+                LIST_FIELDS.contains(&key.as_str())
+                    && items
+                        .iter()
+                        .all(|i| !i.is_array() && sequences_only_in_lists(i))
+            }
+            other => sequences_only_in_lists(other),
+        }),
+        Value::Array(_) => false,
+        _ => true,
+    }
+}
+
 macro_rules! salvage_kind {
     ($kind:ty) => {
         salvage_kind!($kind, |_object: &mut $kind, _value: &Value| {});
@@ -117,9 +150,14 @@ macro_rules! salvage_kind {
         impl Salvage for $kind {
             fn salvage(value: &Value) -> Result<Parsed<Self>, String> {
                 if let Ok(object) = <$kind>::deserialize(value) {
-                    let read = serde_json::to_value(&object).unwrap_or_default();
-                    let problem = positional(value, &read, "")
-                        .map(|path| format!("{path}: a sequence where a mapping belongs"));
+                    // the round trip is needed only where a sequence stands outside a list
+                    let problem = if sequences_only_in_lists(value) {
+                        None
+                    } else {
+                        let read = serde_json::to_value(&object).unwrap_or_default();
+                        positional(value, &read, "")
+                            .map(|path| format!("{path}: a sequence where a mapping belongs"))
+                    };
                     return Ok(Parsed { object, problem });
                 }
                 let metadata = match value.get("metadata") {

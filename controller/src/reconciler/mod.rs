@@ -66,8 +66,13 @@ pub struct Hooks {
     pub before_confirmation: Option<Hook>,
 }
 
+/// Tells whether this process may still write: false once a leader's Lease may have passed
+/// to a standby.
+pub type WriteGuard = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// What a reconcile needs.
 pub struct Context {
+    may_write: Option<WriteGuard>,
     client: Client,
     resource: ApiResource,
     index: Arc<ArtifactIndex>,
@@ -184,6 +189,11 @@ async fn reconcile_object(object: &Run, ctx: &Context) -> Result<Action, Error> 
         if let Some(hook) = &ctx.hooks.before_write {
             hook(namespace.clone(), name.clone()).await;
         }
+        if ctx.may_write.as_ref().is_some_and(|may| !may()) {
+            // a frozen or cut-off leader: the Lease may be another's now
+            tracing::warn!(%namespace, %name, "not writing: leadership is no longer certain");
+            return Ok(Action::requeue(Duration::from_secs(1)));
+        }
         let resource_version = current.resource_version().unwrap_or_default();
         ctx.metrics.status_writes.inc();
         match writer::write_conditions(
@@ -205,8 +215,9 @@ async fn reconcile_object(object: &Run, ctx: &Context) -> Result<Action, Error> 
             Err(e) if writer::is_conflict(&e) && attempt == 0 => {
                 ctx.metrics.write_conflicts.inc();
                 tracing::info!(%namespace, %name, "the run changed since it was observed; looking again");
+                // a GET of the run carries its status (the role grants no GET on status)
                 let runs: Api<Run> = Api::namespaced(ctx.client.clone(), &namespace);
-                match runs.get_status(&name).await {
+                match runs.get(&name).await {
                     Ok(fresh) => fetched = Some(fresh),
                     Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Action::await_change()),
                     Err(e) => return Err(e.into()),
@@ -321,6 +332,7 @@ async fn run_scope(
     settings: Settings,
     metrics: Arc<Metrics>,
     hooks: Hooks,
+    may_write: Option<WriteGuard>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let runs = ApiResource::erase::<OperationRun>(&());
@@ -362,6 +374,7 @@ async fn run_scope(
         EventLimits::default(),
     );
     let ctx = Arc::new(Context {
+        may_write,
         events,
         client,
         resource: runs,
@@ -393,6 +406,18 @@ pub async fn run(
     hooks: Hooks,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    run_guarded(client, settings, metrics, hooks, None, shutdown).await
+}
+
+/// [`run`], checking `may_write` right before every write.
+async fn run_guarded(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    hooks: Hooks,
+    may_write: Option<WriteGuard>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let stop = tokio::spawn(async move {
         shutdown.await;
@@ -417,6 +442,7 @@ pub async fn run(
             settings.clone(),
             metrics.clone(),
             hooks.clone(),
+            may_write.clone(),
             signal,
         )
     });
@@ -437,6 +463,7 @@ pub async fn run_elected(
 ) -> Result<(), crate::leader::LeaderError> {
     let shutdown =
         futures::FutureExt::shared(Box::pin(shutdown) as Pin<Box<dyn Future<Output = ()> + Send>>);
+    let elector = elector.map(Arc::new);
     if let Some(elector) = &elector {
         tokio::select! {
             _ = elector.acquire() => {}
@@ -444,7 +471,17 @@ pub async fn run_elected(
         }
         metrics.leader.set(1);
     }
-    let controller = run(client, settings, metrics.clone(), hooks, shutdown.clone());
+    let may_write = elector
+        .clone()
+        .map(|e| Arc::new(move || e.is_current()) as WriteGuard);
+    let controller = run_guarded(
+        client,
+        settings,
+        metrics.clone(),
+        hooks,
+        may_write,
+        shutdown.clone(),
+    );
     let result = match &elector {
         Some(elector) => tokio::select! {
             _ = controller => Ok(()),

@@ -108,13 +108,10 @@ fn audit_count(writes: &[Write], who: &str) -> usize {
         .count()
 }
 
-/// KNOWN CONTROLLER FAILURE (most runs): on waking, the frozen leader sends the status writes
-/// it had prepared before the freeze, with their old resourceVersions and a `Reconciled=True`
-/// other than the one the new leader wrote (another lastTransitionTime), before it notices
-/// that its renew deadline has long passed. The API server refuses them (the process exits
-/// at once, canceling them: 504; they would fail their precondition otherwise), so no verdict
-/// changes; but a body carrying another final verdict is what this suite forbids. A leader
-/// past its renew deadline must not send a write at all.
+/// On waking, a leader frozen past its renew deadline must not send a write at all: the
+/// writes it had prepared before the freeze carry old resourceVersions and another
+/// `Reconciled=True` (another lastTransitionTime) than the one the new leader wrote. The
+/// controller checks its renew deadline right before every write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_frozen_past_its_lease_then_resumed() {
     let _serial = SERIAL.lock().await;
