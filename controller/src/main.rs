@@ -182,6 +182,11 @@ async fn controller_main(args: RunArgs, lease_namespace: Option<String>) -> Resu
         dry_run: args.dry_run,
         concurrency: args.concurrency,
         instance: identity,
+        events: reconciler::events::EventLimits {
+            queue: args.event_queue as usize,
+            per_second: f64::from(args.event_qps),
+            ..Default::default()
+        },
     };
     tracing::info!(namespaces = ?settings.namespaces, dry_run = settings.dry_run, "controller starting");
     reconciler::run_elected(

@@ -46,6 +46,8 @@ pub struct Settings {
     pub concurrency: u16,
     /// The reporting instance of Events (the pod name).
     pub instance: String,
+    /// How many Events may wait, and how fast they are sent.
+    pub events: EventLimits,
 }
 
 /// A future run by a hook.
@@ -371,7 +373,7 @@ async fn run_scope(
     let events = EventQueue::start(
         Recorder::new(client.clone(), reporter),
         metrics.clone(),
-        EventLimits::default(),
+        settings.events,
     );
     let ctx = Arc::new(Context {
         may_write,

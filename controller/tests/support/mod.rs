@@ -138,6 +138,7 @@ pub fn settings(instance: &str) -> Settings {
         dry_run: false,
         concurrency: 4,
         instance: instance.to_string(),
+        events: Default::default(),
     }
 }
 
