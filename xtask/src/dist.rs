@@ -133,6 +133,7 @@ fn dist() -> Result<(), String> {
     }
     fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
     let mtime = source_date_epoch();
+    chart_says_the_version()?;
 
     say("the Go tools: helm and kubectl (tests/controlplane), krew and syft (tests/tools)");
     let cp_bin = last_line(checked(
@@ -373,6 +374,9 @@ impl Zig {
                 .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
                 .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
                 .current_dir(root());
+                if platform.os == "darwin" {
+                    c.env("SDKROOT", macos_stubs()?);
+                }
                 c
             },
             &format!("cargo zigbuild --target {} --bin {bin}", platform.triple),
@@ -391,6 +395,52 @@ impl Zig {
         ));
         Ok(exe)
     }
+}
+
+/// The macOS libraries the darwin builds link against, as text stubs (`.tbd`: a
+/// library's install name and the symbols it exports, what Apple's SDK holds too), from
+/// `xtask/macos-stubs.txt`. zig brings libSystem but not the frameworks, and the SDK cannot
+/// be had here; the binary records the install names, and macOS loads the real frameworks.
+const MACOS_STUBS: &str = include_str!("../macos-stubs.txt");
+
+/// Writes the stubs of [`MACOS_STUBS`] as a minimal SDK under `target/` and returns its
+/// root, for `SDKROOT` (cargo-zigbuild passes it to zig as the framework and library path).
+fn macos_stubs() -> Result<PathBuf, String> {
+    let sdk = root().join("target/xtask-macos-stubs");
+    let mut stubs: Vec<(String, String, Vec<String>)> = Vec::new();
+    for line in MACOS_STUBS.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if line.starts_with(char::is_whitespace) {
+            let (_, _, symbols) = stubs.last_mut().ok_or_else(|| {
+                format!("xtask/macos-stubs.txt: symbol {trimmed} before any library")
+            })?;
+            symbols.push(trimmed.to_string());
+        } else {
+            let (path, install_name) = trimmed.split_once(' ').ok_or_else(|| {
+                format!("xtask/macos-stubs.txt: expected `<stub path> <install name>`: {line:?}")
+            })?;
+            stubs.push((
+                path.to_string(),
+                install_name.trim().to_string(),
+                Vec::new(),
+            ));
+        }
+    }
+    for (path, install_name, symbols) in &stubs {
+        let file = sdk.join(path);
+        if let Some(dir) = file.parent() {
+            fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let text = format!(
+            "--- !tapi-tbd\ntbd-version:     4\ntargets:         [ x86_64-macos, arm64-macos ]\ninstall-name:    '{install_name}'\nexports:\n  - targets:         [ x86_64-macos, arm64-macos ]\n    symbols:         [ {} ]\n...\n",
+            symbols.join(", ")
+        );
+        fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    Ok(sdk)
 }
 
 /// Adds the Rust standard library for `triple` to the pinned toolchain when missing.
@@ -490,8 +540,30 @@ pub(crate) fn write_tar_gz(
         .map_err(err)
 }
 
-/// `helm package` with the version as chart version and appVersion (the image tag the
-/// chart uses when `image.tag` is empty); checks the packaged chart renders that image.
+/// The chart's `version` and `appVersion` (the image tag when `image.tag` is empty) are
+/// the workspace's: a release says one version everywhere. Checked before anything is built.
+fn chart_says_the_version() -> Result<(), String> {
+    let chart_yaml = root().join("charts/operationrun-controller/Chart.yaml");
+    let text =
+        fs::read_to_string(&chart_yaml).map_err(|e| format!("{}: {e}", chart_yaml.display()))?;
+    for key in ["version", "appVersion"] {
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}:")))
+            .map(|v| v.trim().trim_matches('"').to_string())
+            .unwrap_or_default();
+        if value != VERSION {
+            return Err(format!(
+                "{} says {key}: {value:?}, the workspace {VERSION:?}",
+                chart_yaml.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `helm package` of the chart (its `version` and `appVersion` are the release's, see
+/// [`chart_says_the_version`]); checks the packaged chart renders the version's image.
 fn package_chart(cp_bin: &Path, out: &Path) -> Result<String, String> {
     let helm = cp_bin.join("helm");
     let home = std::env::temp_dir().join(format!("oprun-dist-helm-{}", std::process::id()));
@@ -507,13 +579,7 @@ fn package_chart(cp_bin: &Path, out: &Path) -> Result<String, String> {
             let mut c = helm_cmd();
             c.arg("package")
                 .arg(root().join("charts/operationrun-controller"))
-                .args([
-                    "--version",
-                    VERSION,
-                    "--app-version",
-                    VERSION,
-                    "--destination",
-                ])
+                .arg("--destination")
                 .arg(out);
             c
         },
