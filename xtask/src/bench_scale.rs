@@ -81,8 +81,9 @@ loop of the same status writes at the same concurrency; prints one markdown tabl
                     shared machine takes less of the measured processes' CPU
   --breakdown       then send, alone and at the same concurrency, the confirmation LISTs
                     and the Events the decisions need, and report their API server CPU
-  --perf DIR        record the controller and kube-apiserver with `perf record -g` while
-                    the controller works, and write the reports into DIR";
+  --perf DIR        record the controller with `perf record` (DWARF call graphs) while it
+                    works, and write the reports into DIR (kube-apiserver is built
+                    stripped: its CPU is measured by --breakdown instead)";
 
 /// The command line of `bench-scale`.
 #[derive(Debug)]
@@ -705,7 +706,7 @@ fn renice(pid: u32, nice: i32) -> Result<(), String> {
     Ok(())
 }
 
-/// `perf record -g` attached to some processes, stopped with SIGINT.
+/// `perf record` attached to a process, stopped with SIGINT.
 struct Perf {
     child: std::process::Child,
     data: PathBuf,
@@ -716,7 +717,8 @@ impl Perf {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let data = dir.join(format!("{what}.perf.data"));
         let child = Command::new("perf")
-            .args(["record", "-F", "499", "-g", "-o"])
+            // DWARF unwinding: the release build keeps no frame pointers
+            .args(["record", "-F", "499", "--call-graph", "dwarf,16384", "-o"])
             .arg(&data)
             .args(["-p", &pid.to_string()])
             .stdout(Stdio::null())
@@ -1017,9 +1019,6 @@ async fn measure_controller(
     let log = cp.dir().join("controller.log");
     let launch = setup.launch(&log).await?;
     let mut perfs = Vec::new();
-    if let (Some(dir), Some(api)) = (perf_dir, apiserver) {
-        perfs.push(Perf::attach(dir, "kube-apiserver", api)?);
-    }
     let (api0, etcd0) = (api_cpu(), etcd_cpu());
     let started = Timestamp::now();
     let t0 = Instant::now();
@@ -1649,6 +1648,13 @@ async fn bench(options: Options) -> Result<(), String> {
     println!("\nDetails ({n} runs, {artifacts} artifacts, concurrency {c}):");
     println!("- audit policy: {AUDIT_LEVEL}");
     println!("- controller built from {revision}");
+    if cfg!(debug_assertions) {
+        println!(
+            "- the raw loop's client is a debug build, slower than the release controller: for figures to keep, run `cargo run --release -p xtask -- bench-scale …`"
+        );
+    } else {
+        println!("- the raw loop's client is a release build");
+    }
     match options.nice {
         Some(nice) => println!(
             "- etcd, kube-apiserver, the controller and the raw loop ran at niceness {nice}"
