@@ -375,7 +375,9 @@ impl Zig {
                 .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
                 .current_dir(root());
                 if platform.os == "darwin" {
-                    c.env("SDKROOT", macos_stubs()?);
+                    // without it zig marks the binary for its newest macOS only
+                    c.env("SDKROOT", macos_stubs()?)
+                        .env("MACOSX_DEPLOYMENT_TARGET", MACOS_MINIMUM);
                 }
                 c
             },
@@ -396,6 +398,10 @@ impl Zig {
         Ok(exe)
     }
 }
+
+/// The oldest macOS the darwin builds run on: Rust's minimum for arm64, and what the TLS
+/// stack needs on amd64 (`SecTrustEvaluateWithError`, macOS 10.14).
+const MACOS_MINIMUM: &str = "11.0";
 
 /// The macOS libraries the darwin builds link against, as text stubs (`.tbd`: a
 /// library's install name and the symbols it exports, what Apple's SDK holds too), from
@@ -739,16 +745,22 @@ fn validate_krew(
             out.status
         ));
     }
-    // the validator's last words: "structural validation OK" or "all N spec.platforms installed fine"
+    // the validator's last words, "no overlapping spec.platform[].selector" (after klog's
+    // `I1130 02:16:45.1 123 main.go:94] `) or "all N spec.platforms installed fine"
     let last = log
         .lines()
         .rev()
         .find(|l| l.contains("installed fine") || l.contains("no overlapping"))
         .unwrap_or_default();
+    let last = match last.split_once("] ") {
+        Some((_, message)) => message,
+        // log.Printf's `2026/11/30 02:16:45 ` prefix
+        None => last.splitn(3, ' ').nth(2).unwrap_or(last),
+    };
     say(&format!(
         "validate-krew-manifest{}: {}",
         if skip_install { " -skip-install" } else { "" },
-        last.rsplit(']').next().unwrap_or(last).trim()
+        last.trim()
     ));
     Ok(())
 }
