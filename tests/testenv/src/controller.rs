@@ -47,6 +47,7 @@ pub struct Launch {
     env: Vec<(OsString, OsString)>,
     log: Option<PathBuf>,
     ready_timeout: Duration,
+    ready_path: String,
 }
 
 impl Launch {
@@ -58,6 +59,7 @@ impl Launch {
             env: Vec::new(),
             log: None,
             ready_timeout: READY_TIMEOUT,
+            ready_path: "/readyz".into(),
         }
     }
 
@@ -99,14 +101,26 @@ impl Launch {
         self
     }
 
-    /// Starts the process and waits until `/readyz` answers 200. Fails, with the end of the
+    /// Which endpoint [`start`](Self::start) waits for a 200 from: `/readyz` by default;
+    /// `/healthz` for a controller that is not expected to become ready (a kind it cannot
+    /// list keeps `/readyz` at 503).
+    pub fn ready_path(mut self, path: &str) -> Self {
+        self.ready_path = path.to_string();
+        self
+    }
+
+    /// Starts the process and waits until `/readyz` (or [`ready_path`](Self::ready_path))
+    /// answers 200. Fails, with the end of the
     /// log, if it exits first or is not ready in time.
     pub async fn start(self) -> Result<Controller> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut controller = self.spawn()?;
-            match controller.wait_ready(self.ready_timeout).await {
+            match controller
+                .wait_ready(&self.ready_path, self.ready_timeout)
+                .await
+            {
                 Ok(()) => return Ok(controller),
                 // Someone took the port between picking and binding it: pick another.
                 Err(_)
@@ -253,18 +267,18 @@ impl Controller {
         }
     }
 
-    async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+    async fn wait_ready(&mut self, path: &str, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.try_wait()? {
                 return Err(self.startup_error(format!("exited with {status}")));
             }
-            if matches!(self.get("/readyz").await, Ok((200, _))) {
+            if matches!(self.get(path).await, Ok((200, _))) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 process::kill_and_wait(&mut self.child);
-                return Err(self.startup_error(format!("/readyz not 200 within {timeout:?}")));
+                return Err(self.startup_error(format!("{path} not 200 within {timeout:?}")));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

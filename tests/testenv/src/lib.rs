@@ -19,6 +19,7 @@
 
 mod certs;
 pub mod chart;
+pub mod clock;
 pub mod controller;
 pub mod faults;
 mod process;
