@@ -77,6 +77,15 @@ pub struct RunArgs {
     /// Events that may wait to be sent; beyond this, new ones are dropped and counted.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub event_queue: u32,
+    /// Seconds every API request but a watch may take before it is abandoned (the Lease's
+    /// requests take at most its 2 s retry period), so a hung connection never holds a
+    /// reconcile.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=300))]
+    pub request_timeout: u32,
+    /// Seconds a watched kind may stay unsynced (a re-list) before /readyz fails; it also
+    /// fails until every cache has synced once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 180, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub unsynced_timeout: u32,
 }
 
 /// How `evaluate` prints its results.

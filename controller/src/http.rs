@@ -1,5 +1,8 @@
 //! `/metrics`, `/healthz` and `/readyz` on one port. Readiness means the process can serve
-//! and reach the API server; it does not mean leadership, so standby replicas stay ready.
+//! and reach the API server and, while it runs the controller, that its caches have synced
+//! and none has been unsynced for longer than `--unsynced-timeout`; it does not mean
+//! leadership, so standby replicas stay ready. Liveness stays up through a stall: a restart
+//! would not make a failing watch succeed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +14,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 
 use crate::metrics::Metrics;
+use crate::stall::Caches;
 
 /// What the HTTP endpoints report.
 pub struct Health {
@@ -18,6 +22,8 @@ pub struct Health {
     pub ready: AtomicBool,
     /// The metrics to expose.
     pub metrics: Arc<Metrics>,
+    /// The caches' health.
+    pub caches: Arc<Caches>,
 }
 
 async fn metrics(
@@ -32,11 +38,19 @@ async fn metrics(
     )
 }
 
-async fn readyz(State(h): State<Arc<Health>>) -> (StatusCode, &'static str) {
-    if h.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ok\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+async fn readyz(State(h): State<Arc<Health>>) -> (StatusCode, String) {
+    if !h.ready.load(Ordering::Acquire) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the API server has not answered yet\n".to_string(),
+        );
+    }
+    match h.caches.not_ready() {
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
+        None => (StatusCode::OK, "ok\n".to_string()),
     }
 }
 

@@ -4,9 +4,12 @@
 //! what talks to the cluster: watches, stores, the status writer, leader election, metrics
 //! and HTTP.
 
+pub mod backoff;
 pub mod cli;
 pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod reconciler;
+pub mod request;
+pub mod stall;
 pub mod telemetry;

@@ -12,8 +12,11 @@ use operationrun_controller::cli::{Cli, Command, EvaluateArgs, LogFormat, Output
 use operationrun_controller::http::{self, Health};
 use operationrun_controller::metrics::Metrics;
 use operationrun_controller::reconciler::{self, Hooks, Settings};
+use operationrun_controller::request::within;
+use operationrun_controller::stall::Caches;
 use operationrun_controller::{leader, telemetry};
 use operationrun_core::{evaluate, manifests};
+use std::time::Duration;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -138,9 +141,13 @@ async fn controller_main(args: RunArgs, lease_namespace: Option<String>) -> Resu
         .await
         .map_err(|e| format!("cannot build a client: {e}"))?;
     let metrics = Arc::new(Metrics::default());
+    let caches = Arc::new(Caches::new(Duration::from_secs(u64::from(
+        args.unsynced_timeout,
+    ))));
     let health = Arc::new(Health {
         ready: AtomicBool::new(false),
         metrics: metrics.clone(),
+        caches: caches.clone(),
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
@@ -153,8 +160,8 @@ async fn controller_main(args: RunArgs, lease_namespace: Option<String>) -> Resu
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.http_addr))?;
     tracing::info!(addr = %bound, "serving /metrics, /healthz and /readyz");
-    client
-        .apiserver_version()
+    let request_timeout = Duration::from_secs(u64::from(args.request_timeout));
+    within("version", request_timeout, client.apiserver_version())
         .await
         .map_err(|e| format!("cannot reach the API server: {e}"))?;
     health.ready.store(true, Ordering::Release);
@@ -175,6 +182,7 @@ async fn controller_main(args: RunArgs, lease_namespace: Option<String>) -> Resu
                 &identity,
                 leader::Timings::default(),
             )
+            .with_request_timeout(request_timeout)
         });
     let settings = Settings {
         config: args.flags.into(),
@@ -187,6 +195,8 @@ async fn controller_main(args: RunArgs, lease_namespace: Option<String>) -> Resu
             per_second: f64::from(args.event_qps),
             ..Default::default()
         },
+        request_timeout,
+        caches: caches.clone(),
     };
     tracing::info!(namespaces = ?settings.namespaces, dry_run = settings.dry_run, "controller starting");
     reconciler::run_elected(

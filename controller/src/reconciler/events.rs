@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::writer;
 use crate::metrics::Metrics;
+use crate::request::within;
 use operationrun_core::decide::Transition;
 
 /// How many Events wait at most, and how fast they are sent.
@@ -49,10 +50,16 @@ pub struct EventQueue {
 }
 
 impl EventQueue {
-    /// Starts the publishing task; it ends when every queue handle is dropped.
-    pub fn start(recorder: Recorder, metrics: Arc<Metrics>, limits: EventLimits) -> Self {
+    /// Starts the publishing task; it ends when every queue handle is dropped. Each Event
+    /// is given at most `timeout`, so a hung connection delays the queue, never stops it.
+    pub fn start(
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        limits: EventLimits,
+        timeout: Duration,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(limits.queue.max(1));
-        tokio::spawn(publish_loop(recorder, metrics.clone(), limits, rx));
+        tokio::spawn(publish_loop(recorder, metrics.clone(), limits, timeout, rx));
         EventQueue { tx, metrics }
     }
 
@@ -108,12 +115,14 @@ async fn publish_loop(
     recorder: Recorder,
     metrics: Arc<Metrics>,
     limits: EventLimits,
+    timeout: Duration,
     mut rx: mpsc::Receiver<Pending>,
 ) {
     let mut bucket = Bucket::new(limits);
     while let Some(pending) = rx.recv().await {
         bucket.take().await;
-        match writer::publish(&recorder, &pending.run, &pending.transition).await {
+        let publish = writer::publish(&recorder, &pending.run, &pending.transition);
+        match within("event", timeout, publish).await {
             Ok(()) => {
                 let kind = if pending.transition.warning {
                     "Warning"

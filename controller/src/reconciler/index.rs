@@ -2,14 +2,15 @@
 //! (namespace, run name), kept up to date by one watch per kind. kube-runtime's reflector
 //! has no secondary index, so this is the store: a reconcile reads it and makes no call.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use kube::runtime::watcher;
 use operationrun_crds::{BackupSet, BaselineSnapshot, Parsed, RunRef, Salvage};
 
 use super::lenient::Lenient;
+use operationrun_core::decide::ArtifactKind;
 
 type RunKey = (String, String);
 
@@ -79,6 +80,8 @@ pub struct KindIndex<K> {
     live: RwLock<Entries<K>>,
     relist: RwLock<Option<Entries<K>>>,
     synced: AtomicBool,
+    /// Runs that need this kind and wait for its first list; looked at again when it ends.
+    waiting: Mutex<HashSet<RunKey>>,
 }
 
 impl<K> Default for KindIndex<K> {
@@ -90,6 +93,7 @@ impl<K> Default for KindIndex<K> {
             }),
             relist: RwLock::new(None),
             synced: AtomicBool::new(false),
+            waiting: Mutex::new(HashSet::new()),
         }
     }
 }
@@ -124,6 +128,17 @@ impl<K: Claiming + Clone> KindIndex<K> {
     /// Whether the initial list has completed: before that, an empty store is not "no evidence".
     pub fn is_synced(&self) -> bool {
         self.synced.load(Ordering::Acquire)
+    }
+
+    /// Registers run `ns/name` to be looked at again when this kind's first list ends;
+    /// false when it has ended already (the run need not wait).
+    pub fn wait(&self, ns: &str, name: &str) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_synced() {
+            return false;
+        }
+        waiting.insert((ns.to_string(), name.to_string()));
+        true
     }
 
     /// The artifacts claiming run `ns/name`, by artifact name.
@@ -173,6 +188,9 @@ impl<K: Claiming + Clone> KindIndex<K> {
                     *live = fresh;
                 }
                 self.synced.store(true, Ordering::Release);
+                // after the flag, under the lock `wait` takes: no waiting run is missed
+                let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+                touched.extend(waiting.drain());
             }
             watcher::Event::Apply(object) => {
                 if let Some(Read {
@@ -220,5 +238,36 @@ impl ArtifactIndex {
     /// Both stores have completed their initial list.
     pub fn is_synced(&self) -> bool {
         self.backup_sets.is_synced() && self.baseline_snapshots.is_synced()
+    }
+
+    /// Registers run `ns/name`, whose family is proven by artifacts of `kind`, to wait for
+    /// that kind's first list; false when the store is synced and the run may be decided.
+    pub fn wait_for(&self, kind: ArtifactKind, ns: &str, name: &str) -> bool {
+        match kind {
+            ArtifactKind::BackupSet => self.backup_sets.wait(ns, name),
+            ArtifactKind::BaselineSnapshot => self.baseline_snapshots.wait(ns, name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_waiting_for_a_kind_is_looked_at_again_when_it_syncs() {
+        let index = ArtifactIndex::default();
+        assert!(index.wait_for(ArtifactKind::BackupSet, "ns", "r"));
+        assert!(index.baseline_snapshots.wait("ns", "s"));
+        index.backup_sets.handle(&watcher::Event::Init);
+        let touched = index.backup_sets.handle(&watcher::Event::InitDone);
+        assert_eq!(touched, vec![("ns".to_string(), "r".to_string())]);
+        assert!(
+            !index.wait_for(ArtifactKind::BackupSet, "ns", "r"),
+            "synced now"
+        );
+        assert!(!index.is_synced(), "the other kind still waits");
+        let again = index.backup_sets.handle(&watcher::Event::InitDone);
+        assert!(again.is_empty(), "a run is released once");
     }
 }

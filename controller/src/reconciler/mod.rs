@@ -2,9 +2,15 @@
 //! conditions + events. One watch per kind feeds both the artifact store and the trigger, so
 //! a trigger never arrives before the store has the change. A final verdict is confirmed
 //! on a consistent read of the run's claims before it is written (see [`confirm`]).
+//!
+//! Limits hold for the process: one pool of `--concurrency` reconcile slots and one Event
+//! queue serve every watched namespace. Every request has a deadline, a failing run backs
+//! off on its own (see [`crate::backoff`]), and a run whose evidence lives in a cache that
+//! has not synced waits for it without spinning.
 
 pub mod confirm;
 pub mod events;
+pub mod heartbeats;
 pub mod index;
 pub mod lenient;
 pub mod writer;
@@ -24,11 +30,19 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use operationrun_crds::{BackupSet, BaselineSnapshot, OperationRun};
 
+use crate::backoff::Backoffs;
 use crate::metrics::Metrics;
+use crate::request::{Class, RequestError, within};
+use crate::stall::Caches;
+use confirm::Modes;
 use events::{EventLimits, EventQueue};
+use heartbeats::Heartbeats;
 use index::ArtifactIndex;
 use lenient::Lenient;
-use operationrun_core::decide::{Config, Decision, Evidence, Staleness, decide};
+use operationrun_core::decide::{
+    ConditionType, Config, Decision, Evidence, Staleness, Transition, claim_kind, decide_seen,
+};
+use tokio::sync::Semaphore;
 
 /// A run as the cache keeps it.
 pub type Run = Lenient<OperationRun>;
@@ -48,6 +62,10 @@ pub struct Settings {
     pub instance: String,
     /// How many Events may wait, and how fast they are sent.
     pub events: EventLimits,
+    /// The deadline of every API request but a watch.
+    pub request_timeout: Duration,
+    /// The caches' health, read by `/readyz`.
+    pub caches: Arc<Caches>,
 }
 
 /// A future run by a hook.
@@ -82,14 +100,19 @@ pub struct Context {
     metrics: Arc<Metrics>,
     events: EventQueue,
     hooks: Hooks,
+    /// The process's reconcile slots, shared by every namespace.
+    slots: Arc<Semaphore>,
+    backoffs: Arc<Backoffs>,
+    modes: Arc<Modes>,
+    heartbeats: Arc<Heartbeats>,
 }
 
-/// Why a reconcile failed; the run is looked at again after a backoff.
+/// Why a reconcile failed; the run is looked at again after its own backoff.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The API server refused or could not be reached.
+    /// The API server refused, could not be reached, or did not answer in time.
     #[error("API request failed: {0}")]
-    Api(#[from] kube::Error),
+    Request(#[from] RequestError),
 }
 
 fn time_until(at: Timestamp, now: Timestamp) -> Duration {
@@ -117,26 +140,47 @@ fn outcome_label(decision: &Decision) -> &'static str {
 }
 
 async fn reconcile(object: Arc<Run>, ctx: Arc<Context>) -> Result<Action, Error> {
-    if !ctx.index.is_synced() {
-        // an empty store must never read as "no evidence"
-        return Ok(Action::requeue(Duration::from_millis(500)));
-    }
-    let started = Instant::now();
-    let result = reconcile_object(&object, &ctx).await;
-    ctx.metrics
-        .reconcile_duration
-        .observe(started.elapsed().as_secs_f64());
-    if result.is_err() {
-        ctx.metrics.reconcile_errors.inc();
-    }
-    result
-}
-
-async fn reconcile_object(object: &Run, ctx: &Context) -> Result<Action, Error> {
     let (Some(namespace), Some(name)) = (object.namespace(), object.meta().name.clone()) else {
         tracing::warn!(problem = ?object.0.problem, "run cannot be named; skipped");
         return Ok(Action::await_change());
     };
+    // an empty store must never read as "no evidence": a run proven by artifacts waits
+    // for their cache (and is looked at again when it syncs); other families go on
+    if let Some(kind) = claim_kind(&object.0.object.spec.type_)
+        && ctx.index.wait_for(kind, &namespace, &name)
+    {
+        return Ok(Action::await_change());
+    }
+    // a refused run is not asked about again until it changes or its backoff ends
+    if let Some(version) = object.resource_version()
+        && let Some(left) = ctx.backoffs.held(&namespace, &name, &version)
+    {
+        return Ok(Action::requeue(left));
+    }
+    // one pool of slots for the whole process, however many namespaces it watches
+    let _slot = ctx.slots.acquire().await.ok();
+    let started = Instant::now();
+    let result = reconcile_object(&object, &namespace, &name, &ctx).await;
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    match &result {
+        Ok(_) => ctx.backoffs.succeeded(&namespace, &name),
+        Err(_) => {
+            ctx.metrics.reconcile_errors.inc();
+        }
+    }
+    result
+}
+
+async fn reconcile_object(
+    object: &Run,
+    namespace: &str,
+    name: &str,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    let (namespace, name) = (namespace.to_string(), name.to_string());
+    let timeout = ctx.settings.request_timeout;
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &namespace, &ctx.resource);
     let mut fetched: Option<Run> = None;
@@ -151,7 +195,9 @@ async fn reconcile_object(object: &Run, ctx: &Context) -> Result<Action, Error> 
             baseline_snapshots: snapshots.iter().map(Arc::as_ref).collect(),
         };
         let now = Timestamp::now();
-        let mut decision = decide(run, &evidence, now, &ctx.settings.config);
+        let seen = ctx.heartbeats.seen(&namespace, &name);
+        let config = &ctx.settings.config;
+        let mut decision = decide_seen(run, &evidence, now, config, seen);
         let family = run.object.spec.type_.clone();
         if decision.takes_final_verdict() {
             if let Some(hook) = &ctx.hooks.before_confirmation {
@@ -159,10 +205,18 @@ async fn reconcile_object(object: &Run, ctx: &Context) -> Result<Action, Error> 
             }
             // a final verdict is never taken from a cache that may lag: read the claims
             // again with a consistent read, decide again, and write what that says
-            let claims =
-                confirm::claims(&ctx.client, &namespace, &name, &family, &ctx.metrics).await?;
+            let claims = confirm::claims(
+                &ctx.client,
+                &namespace,
+                &name,
+                &family,
+                &ctx.modes,
+                timeout,
+                &ctx.metrics,
+            )
+            .await?;
             if let Some(claims) = claims {
-                decision = decide(run, &claims.evidence(), now, &ctx.settings.config);
+                decision = decide_seen(run, &claims.evidence(), now, config, seen);
             }
         }
         let label = outcome_label(&decision);
@@ -196,17 +250,21 @@ async fn reconcile_object(object: &Run, ctx: &Context) -> Result<Action, Error> 
             tracing::warn!(%namespace, %name, "not writing: leadership is no longer certain");
             return Ok(Action::requeue(Duration::from_secs(1)));
         }
-        let resource_version = current.resource_version().unwrap_or_default();
+        // the precondition is the one safeguard a final verdict relies on: an empty
+        // resourceVersion would be read as "no precondition", so nothing is written then
+        let Some(resource_version) = current.resource_version().filter(|v| !v.is_empty()) else {
+            tracing::warn!(%namespace, %name, "not writing: the run has no resourceVersion to precondition the write on");
+            return Ok(Action::await_change());
+        };
         ctx.metrics.status_writes.inc();
-        match writer::write_conditions(
+        let write = writer::write_conditions(
             &api,
             &name,
             &namespace,
             &resource_version,
             &decision.conditions,
-        )
-        .await
-        {
+        );
+        match within("status write", timeout, write).await {
             Ok(()) => {
                 let reference = current.object_ref(&());
                 for transition in decision.transitions {
@@ -214,18 +272,19 @@ async fn reconcile_object(object: &Run, ctx: &Context) -> Result<Action, Error> 
                 }
                 return Ok(next);
             }
-            Err(e) if writer::is_conflict(&e) && attempt == 0 => {
+            Err(e) if e.class() == Class::Conflict && attempt == 0 => {
                 ctx.metrics.write_conflicts.inc();
                 tracing::info!(%namespace, %name, "the run changed since it was observed; looking again");
                 // a GET of the run carries its status (the role grants no GET on status)
                 let runs: Api<Run> = Api::namespaced(ctx.client.clone(), &namespace);
-                match runs.get(&name).await {
-                    Ok(fresh) => fetched = Some(fresh),
-                    Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Action::await_change()),
+                match within("run read", timeout, runs.get(&name)).await {
+                    Ok(fresh) if fresh.meta().name.is_some() => fetched = Some(fresh),
+                    Ok(_) => return Ok(Action::await_change()),
+                    Err(e) if e.code() == Some(404) => return Ok(Action::await_change()),
                     Err(e) => return Err(e.into()),
                 }
             }
-            Err(e) if writer::is_conflict(&e) => {
+            Err(e) if e.class() == Class::Conflict => {
                 ctx.metrics.write_conflicts.inc();
                 return Ok(Action::requeue(Duration::from_secs(1)));
             }
@@ -235,9 +294,43 @@ async fn reconcile_object(object: &Run, ctx: &Context) -> Result<Action, Error> 
     Ok(Action::requeue(Duration::from_secs(1)))
 }
 
-fn error_policy(_object: Arc<Run>, error: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %error, "reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(5))
+/// Each failing run backs off on its own: exponentially with jitter, longer for a refusal
+/// (a 4xx other than 409 and 429), which is also logged and reported in one Event per run.
+fn error_policy(object: Arc<Run>, error: &Error, ctx: Arc<Context>) -> Action {
+    let Error::Request(e) = error;
+    ctx.metrics.api_error(&e.label());
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.meta().name.clone().unwrap_or_default();
+    let version = object.resource_version().unwrap_or_default();
+    let class = e.class();
+    let step = ctx
+        .backoffs
+        .failed(&namespace, &name, &version, class, fastrand::f64());
+    let retry_in = step.delay.as_secs_f64();
+    match class {
+        Class::Permanent(code) => {
+            tracing::warn!(%namespace, %name, code, error = %e, failures = step.failures, retry_in,
+                "the API server refused a request for this run; not asking again until the run changes or the backoff ends");
+            if step.first_refusal && !ctx.settings.dry_run {
+                ctx.events.send(
+                    object.object_ref(&()),
+                    Transition {
+                        condition: ConditionType::Reconciled,
+                        reason: "RequestRefused".to_string(),
+                        message: format!(
+                            "The API server refused a request for this run ({code}): {e}. The controller asks again when the run changes, or after {} s.",
+                            step.delay.as_secs()
+                        ),
+                        warning: true,
+                        related: None,
+                    },
+                );
+            }
+        }
+        _ => tracing::warn!(%namespace, %name, error = %e, failures = step.failures, retry_in,
+            "reconcile failed; retrying after a backoff"),
+    }
+    Action::requeue(step.delay)
 }
 
 fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -258,9 +351,66 @@ fn watch_config() -> watcher::Config {
 /// Objects per page of a watch's initial list (and of every re-list).
 const LIST_PAGE: u32 = 500;
 
+/// What every watch shares: the metrics and cache health it reports to, and its scope
+/// ("" for all namespaces).
+#[derive(Clone)]
+struct WatchReport {
+    metrics: Arc<Metrics>,
+    caches: Arc<Caches>,
+    scope: String,
+}
+
+impl WatchReport {
+    /// Reports one item of a watch of `kind`: its errors, its events, its (re-)lists.
+    fn item<K>(&self, kind: &'static str, item: &Result<watcher::Event<K>, watcher::Error>) {
+        match item {
+            Ok(event) => {
+                self.metrics.watch_event(kind);
+                match event {
+                    watcher::Event::Init => self.caches.listing(kind, &self.scope, &self.metrics),
+                    watcher::Event::InitDone => {
+                        self.caches.synced(kind, &self.scope, &self.metrics)
+                    }
+                    _ => {}
+                }
+            }
+            Err(e) => self.caches.watch_error(kind, e, &self.metrics),
+        }
+    }
+}
+
+/// Whether a watch event may reach a cache: an object without a name or namespace (its
+/// metadata could not be read) is skipped and counted, never handed to a store that needs a
+/// name.
+fn named<K: Resource>(
+    kind: &'static str,
+    metrics: &Metrics,
+    item: &Result<watcher::Event<K>, watcher::Error>,
+) -> bool {
+    let object = match item {
+        Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o) | watcher::Event::Delete(o)) => {
+            o
+        }
+        _ => return true,
+    };
+    let meta = object.meta();
+    let ok = meta.name.as_deref().is_some_and(|n| !n.is_empty())
+        && meta.namespace.as_deref().is_some_and(|n| !n.is_empty());
+    if !ok {
+        metrics.unnamed(kind);
+        tracing::warn!(
+            kind,
+            "skipped an object whose name or namespace cannot be read"
+        );
+    }
+    ok
+}
+
 /// The artifact watch of one kind: updates the store, then yields the runs to look at again.
 fn artifact_triggers<K>(
+    kind: &'static str,
     api: Api<Lenient<K>>,
+    report: WatchReport,
     store: impl Fn(&watcher::Event<Lenient<K>>) -> Vec<(String, String)> + Send + 'static,
 ) -> impl futures::Stream<Item = ObjectRef<Run>> + Send + 'static
 where
@@ -273,18 +423,18 @@ where
         + Sync
         + 'static,
 {
+    let metrics = report.metrics.clone();
     watcher(api, watch_config())
         .default_backoff()
+        .inspect(move |item| report.item(kind, item))
+        .filter(move |item| futures::future::ready(named(kind, &metrics, item)))
         .filter_map(move |event| {
             let refs = match event {
                 Ok(event) => store(&event)
                     .into_iter()
                     .map(|(ns, name)| ObjectRef::<Run>::new(&name).within(&ns))
                     .collect(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "artifact watch error; retrying");
-                    Vec::new()
-                }
+                Err(_) => Vec::new(),
             };
             futures::future::ready(Some(futures::stream::iter(refs)))
         })
@@ -327,7 +477,18 @@ impl ForgetDeleted {
     }
 }
 
+/// What every scope of one controller shares: the process-wide limits and state.
+#[derive(Clone)]
+struct Shared {
+    events: EventQueue,
+    slots: Arc<Semaphore>,
+    backoffs: Arc<Backoffs>,
+    modes: Arc<Modes>,
+    heartbeats: Arc<Heartbeats>,
+}
+
 /// Runs the controller for one scope (a namespace, or all) until `shutdown` resolves.
+#[allow(clippy::too_many_arguments)]
 async fn run_scope(
     client: Client,
     namespace: Option<String>,
@@ -335,11 +496,17 @@ async fn run_scope(
     metrics: Arc<Metrics>,
     hooks: Hooks,
     may_write: Option<WriteGuard>,
+    shared: Shared,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let runs = ApiResource::erase::<OperationRun>(&());
     let index = Arc::new(ArtifactIndex::default());
     let ns = namespace.as_deref();
+    let report = WatchReport {
+        metrics: metrics.clone(),
+        caches: settings.caches.clone(),
+        scope: namespace.clone().unwrap_or_default(),
+    };
 
     let writer = reflector::store::Writer::<Run>::new(());
     let reader = writer.as_reader();
@@ -348,42 +515,50 @@ async fn run_scope(
         scope: namespace.clone(),
         listed: None,
     };
+    let run_report = report.clone();
+    let run_metrics = metrics.clone();
+    let heartbeats = shared.heartbeats.clone();
     let run_stream = reflector(
         writer,
         watcher(api_for::<Run>(&client, ns), watch_config())
             .default_backoff()
-            .inspect_ok(move |event| forget.observe(event)),
+            .inspect(move |item| run_report.item("OperationRun", item))
+            .filter(move |item| futures::future::ready(named("OperationRun", &run_metrics, item)))
+            .inspect_ok(move |event| {
+                forget.observe(event);
+                heartbeats.observe(event);
+            }),
     )
     .applied_objects();
 
     let bk_index = index.clone();
-    let backup_triggers = artifact_triggers(api_for::<Lenient<BackupSet>>(&client, ns), move |e| {
-        bk_index.backup_sets.handle(e)
-    });
+    let backup_triggers = artifact_triggers(
+        "BackupSet",
+        api_for::<Lenient<BackupSet>>(&client, ns),
+        report.clone(),
+        move |e| bk_index.backup_sets.handle(e),
+    );
     let sn_index = index.clone();
     let snapshot_triggers = artifact_triggers(
+        "BaselineSnapshot",
         api_for::<Lenient<BaselineSnapshot>>(&client, ns),
+        report,
         move |e| sn_index.baseline_snapshots.handle(e),
     );
 
-    let reporter = Reporter {
-        controller: writer::FIELD_MANAGER.to_string(),
-        instance: Some(settings.instance.clone()),
-    };
-    let events = EventQueue::start(
-        Recorder::new(client.clone(), reporter),
-        metrics.clone(),
-        settings.events,
-    );
     let ctx = Arc::new(Context {
         may_write,
-        events,
+        events: shared.events,
         client,
         resource: runs,
         index,
         settings: settings.clone(),
         metrics,
         hooks,
+        slots: shared.slots,
+        backoffs: shared.backoffs,
+        modes: shared.modes,
+        heartbeats: shared.heartbeats,
     });
     Controller::for_stream_with(run_stream, reader, ())
         .reconcile_on(backup_triggers)
@@ -411,6 +586,19 @@ pub async fn run(
     run_guarded(client, settings, metrics, hooks, None, shutdown).await
 }
 
+/// Marks the caches inactive when the controller stops, however it stops (a shutdown, or
+/// its future dropped when the Lease is lost).
+struct Active {
+    caches: Arc<Caches>,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.caches.stop(&self.metrics);
+    }
+}
+
 /// [`run`], checking `may_write` right before every write.
 async fn run_guarded(
     client: Client,
@@ -420,11 +608,8 @@ async fn run_guarded(
     may_write: Option<WriteGuard>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let stop = tokio::spawn(async move {
-        shutdown.await;
-        let _ = tx.send(true);
-    });
+    let shutdown =
+        futures::FutureExt::shared(Box::pin(shutdown) as Pin<Box<dyn Future<Output = ()> + Send>>);
     let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
         vec![None]
     } else {
@@ -433,28 +618,77 @@ async fn run_guarded(
         namespaces.dedup();
         namespaces.into_iter().map(Some).collect()
     };
+    let labels: Vec<String> = scopes
+        .iter()
+        .map(|s| s.clone().unwrap_or_default())
+        .collect();
+    settings.caches.start(&labels, &metrics);
+    let _active = Active {
+        caches: settings.caches.clone(),
+        metrics: metrics.clone(),
+    };
+    let modes = Arc::new(Modes::default());
+    modes
+        .probe(
+            &client,
+            scopes.first().and_then(|s| s.as_deref()),
+            settings.request_timeout,
+            &metrics,
+        )
+        .await;
+    // one Event queue and one pool of reconcile slots for the whole process
+    let reporter = Reporter {
+        controller: writer::FIELD_MANAGER.to_string(),
+        instance: Some(settings.instance.clone()),
+    };
+    let shared = Shared {
+        events: EventQueue::start(
+            Recorder::new(client.clone(), reporter),
+            metrics.clone(),
+            settings.events,
+            settings.request_timeout,
+        ),
+        slots: Arc::new(Semaphore::new(usize::from(settings.concurrency.max(1)))),
+        backoffs: Arc::new(Backoffs::default()),
+        modes,
+        heartbeats: Arc::new(Heartbeats::default()),
+    };
     let tasks = scopes.into_iter().map(|scope| {
-        let mut rx = rx.clone();
-        let signal = async move {
-            let _ = rx.wait_for(|stop| *stop).await;
+        // a `Sync` future for each scope's controller, resolving with the shared shutdown
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = shutdown.clone();
+        let relay = async move {
+            stop.await;
+            let _ = tx.send(());
         };
-        run_scope(
+        let signal = async move {
+            let _ = rx.await;
+        };
+        let controller = run_scope(
             client.clone(),
             scope,
             settings.clone(),
             metrics.clone(),
             hooks.clone(),
             may_write.clone(),
+            shared.clone(),
             signal,
-        )
+        );
+        async move {
+            tokio::pin!(controller);
+            tokio::select! {
+                _ = &mut controller => {}
+                _ = relay => controller.await,
+            }
+        }
     });
     futures::future::join_all(tasks).await;
-    stop.abort();
 }
 
 /// Runs the controller only while holding the leader Lease (when `elector` is given): waits
-/// for leadership, runs until `shutdown` (then releases the Lease) or until the Lease is lost
-/// (an error: the process should exit so that it restarts as a candidate).
+/// for leadership, runs until `shutdown` (then releases the Lease). When the Lease is lost
+/// the controller stops in-process (no write is sent past the renew deadline) and the
+/// replica campaigns again; the process does not exit.
 pub async fn run_elected(
     client: Client,
     elector: Option<crate::leader::Elector>,
@@ -465,40 +699,38 @@ pub async fn run_elected(
 ) -> Result<(), crate::leader::LeaderError> {
     let shutdown =
         futures::FutureExt::shared(Box::pin(shutdown) as Pin<Box<dyn Future<Output = ()> + Send>>);
-    let elector = elector.map(Arc::new);
-    if let Some(elector) = &elector {
+    let Some(elector) = elector.map(Arc::new) else {
+        run_guarded(client, settings, metrics, hooks, None, shutdown).await;
+        return Ok(());
+    };
+    loop {
         tokio::select! {
             _ = elector.acquire() => {}
             _ = shutdown.clone() => return Ok(()),
         }
         metrics.leader.set(1);
-    }
-    let may_write = elector
-        .clone()
-        .map(|e| Arc::new(move || e.is_current()) as WriteGuard);
-    let controller = run_guarded(
-        client,
-        settings,
-        metrics.clone(),
-        hooks,
-        may_write,
-        shutdown.clone(),
-    );
-    let result = match &elector {
-        Some(elector) => tokio::select! {
-            _ = controller => Ok(()),
-            lost = elector.hold() => Err(lost),
-        },
-        None => {
-            controller.await;
-            Ok(())
+        let guard = elector.clone();
+        let may_write = Some(Arc::new(move || guard.is_current()) as WriteGuard);
+        let controller = run_guarded(
+            client.clone(),
+            settings.clone(),
+            metrics.clone(),
+            hooks.clone(),
+            may_write,
+            shutdown.clone(),
+        );
+        tokio::select! {
+            _ = controller => {
+                elector.release().await;
+                metrics.leader.set(0);
+                return Ok(());
+            }
+            lost = elector.hold() => {
+                // dropping the controller cancels its reconciles and watches here
+                metrics.leader.set(0);
+                metrics.leader_losses.inc();
+                tracing::warn!(error = %lost, "lost the leader Lease: stopped deciding; campaigning again");
+            }
         }
-    };
-    if let Some(elector) = &elector {
-        if result.is_ok() {
-            elector.release().await;
-        }
-        metrics.leader.set(0);
     }
-    result
 }

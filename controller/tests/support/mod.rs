@@ -3,6 +3,7 @@
 //! and worker-style writes.
 #![allow(dead_code)]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -139,6 +140,10 @@ pub fn settings(instance: &str) -> Settings {
         concurrency: 4,
         instance: instance.to_string(),
         events: Default::default(),
+        request_timeout: Duration::from_secs(5),
+        caches: Arc::new(operationrun_controller::stall::Caches::new(
+            Duration::from_secs(180),
+        )),
     }
 }
 

@@ -1,0 +1,239 @@
+//! Per-run backoff, as client-go's workqueue gives each item its own: a run whose requests
+//! keep failing is looked at less and less often (exponentially, with jitter, from seconds
+//! up to minutes), while every other run is decided as usual. A refusal that asking again
+//! cannot change (a 4xx other than 409 and 429) holds for that run until the run changes:
+//! until then no request is sent for it, whatever else triggers a look.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::request::Class;
+
+/// The delays of each kind of failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// The first delay after a transient failure (a timeout, a 5xx, a broken connection).
+    pub transient_base: Duration,
+    /// The longest delay after transient failures.
+    pub transient_max: Duration,
+    /// The first delay after a refusal (a 4xx other than 409 and 429).
+    pub permanent_base: Duration,
+    /// The longest delay after refusals.
+    pub permanent_max: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            transient_base: Duration::from_secs(1),
+            transient_max: Duration::from_secs(120),
+            permanent_base: Duration::from_secs(60),
+            permanent_max: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What the next attempt of a failing run waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// How long to wait.
+    pub delay: Duration,
+    /// How many failures in a row, this one included.
+    pub failures: u32,
+    /// True the first time a run is refused in this episode: the one Event it gets.
+    pub first_refusal: bool,
+}
+
+#[derive(Debug)]
+struct Entry {
+    failures: u32,
+    refused: bool,
+    /// A refusal holds for this resourceVersion of the run, until this instant.
+    hold: Option<(String, Instant)>,
+}
+
+/// The backoff state of every run that is failing, keyed by (namespace, name).
+#[derive(Debug, Default)]
+pub struct Backoffs {
+    policy: Policy,
+    entries: Mutex<HashMap<(String, String), Entry>>,
+}
+
+/// `base · 2^(failures−1)`, capped, then stretched by a jitter of up to a quarter (never
+/// shortened, so a cap is a floor of the rate too).
+fn delay(base: Duration, max: Duration, failures: u32, jitter: f64) -> Duration {
+    let doublings = failures.saturating_sub(1).min(20);
+    let raw = base.saturating_mul(1u32 << doublings).min(max);
+    raw.mul_f64(1.0 + jitter.clamp(0.0, 0.25))
+}
+
+impl Backoffs {
+    /// Backoffs with the given delays.
+    pub fn new(policy: Policy) -> Self {
+        Backoffs {
+            policy,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long a refused run must still wait, if it has not changed (same
+    /// `resource_version`) since it was refused; `None` when it may be looked at now.
+    pub fn held(&self, ns: &str, name: &str, resource_version: &str) -> Option<Duration> {
+        let entries = self.lock();
+        let entry = entries.get(&(ns.to_string(), name.to_string()))?;
+        let (version, until) = entry.hold.as_ref()?;
+        let now = Instant::now();
+        (version == resource_version && *until > now).then(|| *until - now)
+    }
+
+    /// Records a failure of run `ns/name` (at `resource_version`) and returns the wait before
+    /// its next attempt; `jitter` in [0, 1) spreads runs that failed together.
+    pub fn failed(
+        &self,
+        ns: &str,
+        name: &str,
+        resource_version: &str,
+        class: Class,
+        jitter: f64,
+    ) -> Step {
+        let mut entries = self.lock();
+        let entry = entries
+            .entry((ns.to_string(), name.to_string()))
+            .or_insert(Entry {
+                failures: 0,
+                refused: false,
+                hold: None,
+            });
+        entry.failures = entry.failures.saturating_add(1);
+        let p = self.policy;
+        let jitter = jitter * 0.25;
+        let mut first_refusal = false;
+        let delay = match class {
+            Class::Permanent(_) => {
+                first_refusal = !entry.refused;
+                entry.refused = true;
+                let d = delay(p.permanent_base, p.permanent_max, entry.failures, jitter);
+                entry.hold = Some((resource_version.to_string(), Instant::now() + d));
+                d
+            }
+            Class::Throttled(after) => {
+                let d = delay(p.transient_base, p.transient_max, entry.failures, jitter);
+                after.map_or(d, |a| a.max(d))
+            }
+            Class::Transient | Class::Conflict => {
+                delay(p.transient_base, p.transient_max, entry.failures, jitter)
+            }
+        };
+        Step {
+            delay,
+            failures: entry.failures,
+            first_refusal,
+        }
+    }
+
+    /// Forgets run `ns/name`'s failures: it succeeded, or it is gone.
+    pub fn succeeded(&self, ns: &str, name: &str) {
+        let mut entries = self.lock();
+        if !entries.is_empty() {
+            entries.remove(&(ns.to_string(), name.to_string()));
+        }
+    }
+
+    /// How many runs are backing off.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no run is backing off.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn transient_failures_double_from_a_second_up_to_two_minutes() {
+        let b = Backoffs::default();
+        let delays: Vec<_> = (0..10)
+            .map(|_| b.failed("ns", "r", "1", Class::Transient, 0.0).delay)
+            .collect();
+        assert_eq!(
+            delays,
+            [1, 2, 4, 8, 16, 32, 64, 120, 120, 120].map(S).to_vec()
+        );
+    }
+
+    #[test]
+    fn jitter_only_stretches_a_delay_by_up_to_a_quarter() {
+        let b = Backoffs::default();
+        let d = b.failed("ns", "r", "1", Class::Transient, 0.999).delay;
+        assert!(d >= S(1) && d < Duration::from_millis(1250), "{d:?}");
+        let d = b.failed("ns", "x", "1", Class::Permanent(403), 0.5).delay;
+        assert!(d >= S(60) && d <= S(75), "{d:?}");
+    }
+
+    #[test]
+    fn a_refusal_waits_a_minute_then_longer_and_is_reported_once() {
+        let b = Backoffs::default();
+        let first = b.failed("ns", "r", "7", Class::Permanent(403), 0.0);
+        assert_eq!(first.delay, S(60));
+        assert!(first.first_refusal);
+        let second = b.failed("ns", "r", "7", Class::Permanent(403), 0.0);
+        assert_eq!(second.delay, S(120));
+        assert!(!second.first_refusal, "one Event per run");
+        for _ in 0..10 {
+            b.failed("ns", "r", "7", Class::Permanent(422), 0.0);
+        }
+        assert_eq!(
+            b.failed("ns", "r", "7", Class::Permanent(422), 0.0).delay,
+            S(900)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_holds_until_the_run_changes_or_its_time_is_up() {
+        let b = Backoffs::default();
+        b.failed("ns", "r", "7", Class::Permanent(403), 0.0);
+        assert_eq!(b.held("ns", "r", "7"), Some(S(60)));
+        assert_eq!(b.held("ns", "r", "8"), None, "a changed run is looked at");
+        assert_eq!(b.held("ns", "other", "7"), None);
+        tokio::time::advance(S(61)).await;
+        assert_eq!(b.held("ns", "r", "7"), None);
+    }
+
+    #[test]
+    fn throttling_waits_at_least_what_the_server_asks() {
+        let b = Backoffs::default();
+        let d = b
+            .failed("ns", "r", "1", Class::Throttled(Some(S(30))), 0.0)
+            .delay;
+        assert_eq!(d, S(30));
+        let d = b.failed("ns", "q", "1", Class::Throttled(None), 0.0).delay;
+        assert_eq!(d, S(1));
+    }
+
+    #[test]
+    fn success_forgets_a_run() {
+        let b = Backoffs::default();
+        b.failed("ns", "r", "1", Class::Permanent(403), 0.0);
+        b.failed("ns", "r", "1", Class::Transient, 0.0);
+        assert_eq!(b.len(), 1);
+        b.succeeded("ns", "r");
+        assert!(b.is_empty());
+        let again = b.failed("ns", "r", "1", Class::Permanent(403), 0.0);
+        assert_eq!(again.delay, S(60));
+        assert!(again.first_refusal);
+    }
+}

@@ -1,0 +1,132 @@
+//! What the controller itself saw of each run's heartbeat. A worker whose clock runs behind
+//! writes heartbeat timestamps that look old while it is alive; the controller trusts its
+//! own monotonic clock instead: a run whose `heartbeatTime` it saw change less than the
+//! heartbeat timeout ago is alive, whatever the timestamp says. The first value seen (at
+//! start or after a leadership change) proves nothing: only a change does.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use operationrun_core::decide::HeartbeatSeen;
+use tokio::time::Instant;
+
+use super::Run;
+
+#[derive(Debug)]
+struct Seen {
+    value: Option<String>,
+    changed_at: Option<Instant>,
+}
+
+/// The heartbeat of every watched run, and when the controller last saw it change.
+#[derive(Debug, Default)]
+pub struct Heartbeats {
+    runs: Mutex<HashMap<(String, String), Seen>>,
+}
+
+fn key(run: &Run) -> Option<(String, String)> {
+    Some((run.namespace()?, run.meta().name.clone()?))
+}
+
+fn heartbeat(run: &Run) -> Option<String> {
+    run.0
+        .object
+        .status
+        .as_ref()
+        .and_then(|s| s.heartbeat_time.clone())
+}
+
+impl Heartbeats {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Seen>> {
+        self.runs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes a run as the watch delivered it.
+    pub fn observe(&self, event: &watcher::Event<Run>) {
+        match event {
+            watcher::Event::Apply(run) | watcher::Event::InitApply(run) => {
+                let Some(k) = key(run) else { return };
+                self.saw(k, heartbeat(run), Instant::now());
+            }
+            watcher::Event::Delete(run) => {
+                if let Some(k) = key(run) {
+                    self.lock().remove(&k);
+                }
+            }
+            watcher::Event::Init | watcher::Event::InitDone => {}
+        }
+    }
+
+    fn saw(&self, key: (String, String), value: Option<String>, at: Instant) {
+        let mut runs = self.lock();
+        match runs.get_mut(&key) {
+            Some(seen) if seen.value != value => {
+                seen.value = value;
+                seen.changed_at = Some(at);
+            }
+            Some(_) => {}
+            None => {
+                runs.insert(
+                    key,
+                    Seen {
+                        value,
+                        changed_at: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// How long ago (whole seconds) the controller saw run `ns/name`'s heartbeat change, if
+    /// it did.
+    pub fn seen(&self, ns: &str, name: &str) -> Option<HeartbeatSeen> {
+        let runs = self.lock();
+        let seen = runs.get(&(ns.to_string(), name.to_string()))?;
+        let at = seen.changed_at?;
+        Some(HeartbeatSeen {
+            age_secs: at.elapsed().as_secs(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn key(name: &str) -> (String, String) {
+        ("ns".to_string(), name.to_string())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_a_change_the_controller_saw_counts() {
+        let beats = Heartbeats::default();
+        beats.saw(
+            key("r"),
+            Some("2026-01-01T00:00:00Z".into()),
+            Instant::now(),
+        );
+        assert_eq!(beats.seen("ns", "r"), None, "a first sight proves nothing");
+        tokio::time::advance(Duration::from_secs(3)).await;
+        beats.saw(
+            key("r"),
+            Some("2026-01-01T00:00:00Z".into()),
+            Instant::now(),
+        );
+        assert_eq!(
+            beats.seen("ns", "r"),
+            None,
+            "the same value is no heartbeat"
+        );
+        beats.saw(
+            key("r"),
+            Some("2026-01-01T00:00:10Z".into()),
+            Instant::now(),
+        );
+        tokio::time::advance(Duration::from_millis(7_900)).await;
+        assert_eq!(beats.seen("ns", "r"), Some(HeartbeatSeen { age_secs: 7 }));
+        assert_eq!(beats.seen("ns", "other"), None);
+    }
+}
