@@ -76,7 +76,10 @@ pub async fn publish(
             EventType::Normal
         },
         reason: transition.reason.clone(),
-        note: Some(transition.message.chars().take(1024).collect()),
+        note: Some(operationrun_core::decide::cap_bytes(
+            &transition.message,
+            1024,
+        )),
         action: match transition.condition {
             ConditionType::Stale => "MarkStale",
             ConditionType::Reconciled => "Decide",

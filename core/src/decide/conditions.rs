@@ -6,6 +6,7 @@
 use jiff::Timestamp;
 use operationrun_crds::{ArtifactRef, OperationRun, RunCondition};
 
+use super::message::cap_message;
 use super::outcome::Verdict;
 use super::staleness::{Phase, Staleness};
 use super::time::format_time;
@@ -71,7 +72,8 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     /// Builds a condition, keeping `lastTransitionTime` when the status did not change, and
-    /// records a transition when status or reason changed.
+    /// records a transition when status or reason changed. Every message built here is
+    /// capped, so none is too long for the API server.
     fn set(
         &mut self,
         stored: Option<&RunCondition>,
@@ -79,6 +81,7 @@ impl Builder<'_> {
         warning: bool,
         related: Option<ArtifactRef>,
     ) -> RunCondition {
+        next.message = next.message.as_deref().map(cap_message);
         next.observed_generation = self.generation;
         next.last_transition_time = match stored {
             Some(s) if s.status == next.status => s

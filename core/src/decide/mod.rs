@@ -3,14 +3,16 @@
 //! controller, `evaluate` and `kubectl oprun` call the same functions with the time as an
 //! input.
 //!
-//! Modules depend on each other in one direction only: `vocabulary`, `time`, `config` and
-//! `evidence` at the bottom; then `staleness` and `families`; then `registry`, `outcome`,
-//! `conditions` and `report`; and this module, which only re-exports and composes them.
+//! Modules depend on each other in one direction only: `vocabulary`, `time`, `message`,
+//! `config` and `evidence` at the bottom; then `staleness` and `families`; then `registry`,
+//! `outcome`, `conditions` and `report`; and this module, which only re-exports and
+//! composes them.
 
 pub mod conditions;
 pub mod config;
 pub mod evidence;
 pub mod families;
+pub mod message;
 pub mod outcome;
 pub mod registry;
 pub mod report;
@@ -25,10 +27,11 @@ pub use conditions::{Owned, Transition, is_owned};
 pub use config::Config;
 pub use evidence::{ArtifactKind, Evidence};
 pub use families::{ClaimScope, scope_of};
+pub use message::{MAX_MESSAGE_BYTES, TRUNCATION_MARKER, cap_bytes, cap_message};
 pub use outcome::{MAX_RELATED, Verdict, abandon_due, judge};
 pub use registry::{Family, claim_kind, lookup};
 pub use report::{ClaimReport, ClaimStanding, Coverage, CoverageLine, claim_reports, coverage};
-pub use staleness::{Phase, Staleness, staleness};
+pub use staleness::{HeartbeatSeen, Phase, Staleness, staleness, staleness_seen};
 pub use time::format_time;
 pub use vocabulary::{
     ConditionStatus, ConditionType, FreshReason, Reason, ReferenceField, Rule, StaleReason,
@@ -69,17 +72,31 @@ impl Decision {
     }
 }
 
-/// Decides one run at `now`: pure, deterministic, and total (it never panics).
+/// Decides one run at `now`: pure, deterministic, and total (it never panics). Without
+/// history, as `evaluate` and a freshly started controller decide: [`decide_seen`] with
+/// `None`.
 pub fn decide(
     run: &Parsed<OperationRun>,
     evidence: &Evidence<'_>,
     now: Timestamp,
     config: &Config,
 ) -> Decision {
+    decide_seen(run, evidence, now, config, None)
+}
+
+/// Decides one run at `now`, also knowing when the controller last saw its heartbeat change
+/// (`seen`), so that a live worker whose clock runs behind is not declared stale.
+pub fn decide_seen(
+    run: &Parsed<OperationRun>,
+    evidence: &Evidence<'_>,
+    now: Timestamp,
+    config: &Config,
+    seen: Option<HeartbeatSeen>,
+) -> Decision {
     let stored = Owned::of(&run.object);
     if is_disabled(&run.object) {
         return Decision {
-            staleness: staleness(&run.object, now, config),
+            staleness: staleness_seen(&run.object, now, config, seen),
             verdict: None,
             conditions: stored.iter().cloned().collect(),
             changed: false,
@@ -88,7 +105,7 @@ pub fn decide(
             disabled: true,
         };
     }
-    let state = staleness(&run.object, now, config);
+    let state = staleness_seen(&run.object, now, config, seen);
     let verdict = match &state {
         Staleness::Stale { since, .. } if stored.final_decision().is_none() => {
             let verdict = judge(run, evidence);

@@ -6,6 +6,7 @@ use operationrun_crds::{ArtifactRef, OperationRun, Parsed};
 use super::config::Config;
 use super::evidence::Evidence;
 use super::families::adapter::{Findings, categories, category_list, is_precondition};
+use super::message::cap_message;
 use super::registry::{Family, lookup};
 use super::time::format_time;
 use super::vocabulary::{Reason, Rule};
@@ -19,7 +20,7 @@ pub struct Verdict {
     pub reconciled: bool,
     /// The condition reason.
     pub reason: Reason,
-    /// The proof, in one sentence.
+    /// The proof, in one sentence, capped at [`MAX_MESSAGE_BYTES`](super::MAX_MESSAGE_BYTES).
     pub message: String,
     /// The family adapter; `None` for unsupported and unknown families.
     pub adapter: Option<&'static str>,
@@ -42,7 +43,7 @@ fn verdict(
         rule,
         reconciled: rule.is_final(),
         reason: rule.reason(),
-        message,
+        message: cap_message(&message),
         adapter,
         related,
     }
@@ -189,12 +190,12 @@ pub fn abandon_if_due(
         rule: v.rule,
         reconciled: true,
         reason: Reason::Abandoned,
-        message: format!(
+        message: cap_message(&format!(
             "Stale since {} and still not proven after {} s ({}), so the run is closed as not proven; treat it as failed.",
             format_time(stale_since),
             config.abandon_after,
             v.reason.as_str()
-        ),
+        )),
         adapter: v.adapter,
         related: v.related,
     }

@@ -16,7 +16,10 @@ use strategies::*;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use operationrun_core::decide::{ConditionType, Config, Decision, Evidence, Reason, decide};
+use operationrun_core::decide::{
+    ConditionType, Config, Decision, Evidence, HeartbeatSeen, Phase, Reason, Staleness, decide,
+    decide_seen,
+};
 
 use operationrun_crds::{
     ArtifactRef, BackupSet, BackupSetSpec, BackupSetStatus, BackupSummary, BaselineSnapshot,

@@ -207,4 +207,35 @@ proptest! {
         let other = decide(&run, &evidence(&sets2, &snaps2), now, &config);
         prop_assert_eq!(one, other);
     }
+
+    /// Without history, `decide_seen` is `decide`; with a heartbeat seen as long ago as the
+    /// limit or longer, or a run not Running, history changes nothing; a Running run whose
+    /// heartbeat was seen within the limit is fresh and re-checked in the future
+    /// (docs/concepts.md#worker-clock).
+    #[test]
+    fn a_seen_heartbeat_only_keeps_running_runs_fresh(
+        run in run(any_family(), ANYTHING),
+        sets in pvec(any_set(), 0..3),
+        now in prop_oneof![3 => later(), 1 => any_time()],
+        config in any_config(),
+        age in prop_oneof![2 => 0u64..1_200, 1 => any::<u64>()],
+    ) {
+        let ev = evidence(&sets, &[]);
+        let plain = decide(&run, &ev, now, &config);
+        prop_assert_eq!(&decide_seen(&run, &ev, now, &config, None), &plain);
+        let seen = decide_seen(&run, &ev, now, &config, Some(HeartbeatSeen { age_secs: age }));
+        let limit = match run.object.spec.timeouts.as_ref().and_then(|t| t.heartbeat_seconds) {
+            Some(s) if s >= 1 => s as u64,
+            _ => config.heartbeat_timeout,
+        };
+        if Phase::of(&run.object) != Phase::Running || age >= limit {
+            prop_assert_eq!(seen, plain);
+        } else {
+            prop_assert!(matches!(seen.staleness, Staleness::Fresh { .. }), "{:?}", seen.staleness);
+            prop_assert!(seen.verdict.is_none());
+            if let Some(at) = seen.recheck_at {
+                prop_assert!(at > now, "recheck_at {} is not after now {}", at, now);
+            }
+        }
+    }
 }

@@ -81,7 +81,13 @@ pub fn run_row(r: &Row) -> (Decision, Vec<String>) {
         run = with_stored(run, &before.conditions);
     }
     let input = parsed(run.clone(), r.problem);
-    let d = decide(&input, &evidence(&r.sets, &r.snaps), r.now, &r.config);
+    let d = decide_seen(
+        &input,
+        &evidence(&r.sets, &r.snaps),
+        r.now,
+        &r.config,
+        r.seen,
+    );
     let mut err = |m: String| errors.push(format!("[{}] {m}", r.name));
 
     // --- this row's expectations ---
@@ -368,11 +374,12 @@ pub fn check(rows: Vec<Row>) {
         let (d, mut e) = run_row(r);
         // Idempotence: decide the output again, same run, evidence and instant.
         let run = with_stored(r.run.0.clone(), &d.conditions);
-        let again = decide(
+        let again = decide_seen(
             &parsed(run, r.problem),
             &evidence(&r.sets, &r.snaps),
             r.now,
             &r.config,
+            r.seen,
         );
         if again.changed || !again.transitions.is_empty() {
             e.push(format!(

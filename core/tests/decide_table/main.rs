@@ -4,6 +4,9 @@
 //! rule that decided, the Events (transitions), whether a write is needed and when the run
 //! is looked at again.
 //!
+//! Rows decide with [`decide_seen`], without history unless a row says when the controller
+//! saw the heartbeat change.
+//!
 //! Every row is also checked against the invariants that hold for all rows: conditions are
 //! listed Stale first and only the controller's own; `lastTransitionTime` moves exactly when
 //! a status moves; Event severity follows the reason; a stored `Reconciled=True` is never
@@ -23,6 +26,7 @@ mod backup;
 mod capture;
 mod inventory;
 mod lifecycle;
+mod messages;
 mod opt_out_and_severity;
 mod staleness;
 mod unsupported;
@@ -33,7 +37,9 @@ use rows::*;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use operationrun_core::decide::{ConditionType, Config, Decision, Evidence, Staleness, decide};
+use operationrun_core::decide::{
+    ConditionType, Config, Decision, Evidence, HeartbeatSeen, Staleness, decide, decide_seen,
+};
 
 use operationrun_crds::{
     BackupSet, BackupSetSpec, BackupSetStatus, BackupSummary, BaselineSnapshot,

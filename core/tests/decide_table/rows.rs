@@ -20,6 +20,8 @@ pub struct Row {
     pub snaps: Vec<Parsed<BaselineSnapshot>>,
     pub now: Timestamp,
     pub config: Config,
+    /// When the controller saw the heartbeat change (`None`: no history, as `evaluate`).
+    pub seen: Option<HeartbeatSeen>,
     pub prior: Option<Prior>,
     // Expectations; None = not checked by this row (the invariants still are).
     pub stale: Option<Option<(&'static str, &'static str)>>,
@@ -44,6 +46,7 @@ pub fn row(name: &'static str, run: Run) -> Row {
         snaps: Vec::new(),
         now: ts(NOW),
         config: Config::default(),
+        seen: None,
         prior: None,
         stale: None,
         reconciled: None,
@@ -99,6 +102,11 @@ impl Row {
     }
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+    /// The controller saw the run's heartbeat change `age_secs` seconds ago.
+    pub fn seen(mut self, age_secs: u64) -> Self {
+        self.seen = Some(HeartbeatSeen { age_secs });
         self
     }
     /// Stores the conditions of deciding this same run and evidence at `at`.

@@ -40,13 +40,21 @@ fn staleness_rows() {
         )
         .now("2026-11-26T10:30:00.25Z")
         .fresh(ts("2026-11-26T10:30:00.25Z")),
+        // Whole seconds: the fractional part of now is dropped before comparing.
+        row(
+            "queued, a millisecond over a sub-second limit, same whole second",
+            queued().created("2026-11-26T10:00:00.25Z"),
+        )
+        .now("2026-11-26T10:30:00.251Z")
+        .fresh(ts("2026-11-26T10:30:00.25Z")),
         awaiting(
-            "queued, a millisecond over",
+            "queued, the next whole second over a sub-second limit",
             queued().created("2026-11-26T10:00:00.25Z"),
             "Queued",
             "QueuedTooLong",
         )
-        .now("2026-11-26T10:30:00.251Z"),
+        .now("2026-11-26T10:30:01Z")
+        .stale_since(ts("2026-11-26T10:30:00.25Z")),
         awaiting(
             "no status is Queued",
             Run::backup().no_status(),
@@ -89,14 +97,34 @@ fn staleness_rows() {
         )
         .now("2026-11-26T11:10:00.5Z")
         .fresh(ts("2026-11-26T11:10:00.5Z")),
+        row(
+            "running, a nanosecond over a sub-second limit, same whole second",
+            running().heartbeat("2026-11-26T11:00:00.5Z"),
+        )
+        .now("2026-11-26T11:10:00.500000001Z")
+        .fresh(ts("2026-11-26T11:10:00.5Z")),
         awaiting(
-            "running, a nanosecond over",
+            "running, the next whole second over a sub-second limit",
             running().heartbeat("2026-11-26T11:00:00.5Z"),
             "Running",
             "HeartbeatExpired",
         )
-        .now("2026-11-26T11:10:00.500000001Z")
+        .now("2026-11-26T11:10:01Z")
         .stale_since(ts("2026-11-26T11:10:00.5Z")),
+        row("running, a fraction past the limit is not stale", running())
+            .now("2026-11-26T11:10:00.999999999Z")
+            .fresh(ts(STALE_SINCE)),
+        awaiting(
+            "running, a whole second and a fraction past the limit",
+            running(),
+            "Running",
+            "HeartbeatExpired",
+        )
+        .now("2026-11-26T11:10:01.5Z")
+        .stale_since(ts(STALE_SINCE)),
+        row("queued, a fraction past the limit is not stale", queued())
+            .now("2026-11-26T10:30:00.75Z")
+            .fresh(ts("2026-11-26T10:30:00Z")),
         row(
             "heartbeat beats an older startedAt",
             running()
@@ -217,5 +245,93 @@ fn staleness_rows() {
         .no_stale()
         .no_reconciled()
         .recheck_after(None),
+    ]);
+}
+
+/// The controller saw the heartbeat change `age` seconds ago: a worker whose clock runs
+/// behind is alive (docs/concepts.md#worker-clock).
+#[test]
+fn heartbeat_seen_rows() {
+    let running = || Run::backup();
+    check(vec![
+        // The heartbeat's timestamp (11:00:00Z) is an hour old at NOW, but the controller saw
+        // it change 30 s ago: fresh until NOW + (600 − 30) s.
+        row("alive despite an old timestamp", running())
+            .seen(30)
+            .fresh(ts("2026-11-26T12:09:30Z"))
+            .stale_since(ts("2026-11-26T12:09:30Z")),
+        row("seen just now", running())
+            .seen(0)
+            .fresh(ts("2026-11-26T12:10:00Z")),
+        row("seen a second before the limit", running())
+            .seen(599)
+            .fresh(ts("2026-11-26T12:00:01Z")),
+        row("the recheck follows from whole seconds of now", running())
+            .seen(30)
+            .now("2026-11-26T12:00:00.75Z")
+            .fresh(ts("2026-11-26T12:09:30Z")),
+        row(
+            "a timestamp that keeps the run fresh longer wins",
+            running().heartbeat("2026-11-26T11:59:00Z"),
+        )
+        .seen(590)
+        .fresh(ts("2026-11-26T12:09:00Z")),
+        row(
+            "the run's own heartbeat limit applies",
+            running().timeouts(None, Some(60)),
+        )
+        .seen(59)
+        .fresh(ts("2026-11-26T12:00:01Z")),
+        row("no heartbeat timestamp at all", running().no_heartbeat())
+            .seen(10)
+            .fresh(ts("2026-11-26T12:09:50Z")),
+        // Seen long ago: the timestamp rule holds unchanged.
+        awaiting(
+            "seen exactly the limit ago",
+            running(),
+            "Running",
+            "HeartbeatExpired",
+        )
+        .seen(600)
+        .stale_since(ts(STALE_SINCE)),
+        awaiting("seen long ago", running(), "Running", "HeartbeatExpired")
+            .seen(86_400)
+            .stale_since(ts(STALE_SINCE)),
+        awaiting(
+            "seen longer ago than the run's own limit",
+            running()
+                .heartbeat("2026-11-26T11:58:00Z")
+                .timeouts(None, Some(60)),
+            "Running",
+            "HeartbeatExpired",
+        )
+        .seen(60)
+        .stale_since(ts("2026-11-26T11:59:00Z")),
+        // Only Running counts heartbeats.
+        awaiting(
+            "Queued ignores a seen heartbeat",
+            running().phase("Queued"),
+            "Queued",
+            "QueuedTooLong",
+        )
+        .seen(0)
+        .stale_since(ts("2026-11-26T10:30:00Z")),
+        row(
+            "Completed ignores a seen heartbeat",
+            running().phase("Completed"),
+        )
+        .seen(0)
+        .no_stale()
+        .no_reconciled()
+        .recheck_after(None),
+        // A run decided stale without history, then seen heartbeating: Resumed.
+        row("a stale run seen heartbeating resumes", running())
+            .prior_at(NOW)
+            .seen(5)
+            .stale("False", "Resumed")
+            .no_reconciled()
+            .changed(true)
+            .events(&[(STALE, "Resumed", false, None)])
+            .recheck_after(Some(ts("2026-11-26T12:09:55Z"))),
     ]);
 }
