@@ -27,11 +27,17 @@ fn confirmation_lists(c: &Cluster, user: &str) -> Vec<serde_json::Value> {
                 && e["user"]["username"] == user
                 && e["verb"] == "list"
                 && e["objectRef"]["resource"] == "backupsets"
-                && e["requestURI"]
-                    .as_str()
-                    .is_some_and(|u| u.contains("fieldSelector"))
+                && e["requestURI"].as_str().is_some_and(names_a_run)
         })
         .collect()
+}
+
+/// Whether a LIST's field selector names a run: a confirmation, not the start-up probe of
+/// whether the API server accepts the selector (`spec.operationRunRef.name=`, empty).
+fn names_a_run(uri: &str) -> bool {
+    uri.split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("fieldSelector="))
+        .is_some_and(|v| !v.ends_with("%3D") && !v.ends_with('='))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

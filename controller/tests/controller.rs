@@ -315,3 +315,52 @@ async fn with_leader_election_only_the_leader_writes_and_a_standby_takes_over() 
     );
     assert!(!by_a.iter().any(|e| is_status_patch(e, "second")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_bounds_the_whole_process_however_many_namespaces_it_watches() {
+    let namespaces = ["tenant-a", "tenant-b", "tenant-c"];
+    let c = cluster(&namespaces).await;
+    let client = controller_identity(&c, SA).await;
+    for ns in namespaces {
+        for i in 0..3 {
+            // stale, no evidence: AwaitingEvidence, one write each
+            backup_run(&c.admin, ns, &format!("run-{i}"), 3600).await;
+        }
+    }
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (flight, peak) = (in_flight.clone(), most.clone());
+    let hooks = Hooks {
+        before_write: Some(Arc::new(move |_, _| {
+            let (flight, peak) = (flight.clone(), peak.clone());
+            Box::pin(async move {
+                use std::sync::atomic::Ordering::SeqCst;
+                let now = flight.fetch_add(1, SeqCst) + 1;
+                peak.fetch_max(now, SeqCst);
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                flight.fetch_sub(1, SeqCst);
+            }) as HookFuture
+        })),
+        ..Default::default()
+    };
+    let mut settings = settings("test-0");
+    settings.namespaces = namespaces.iter().map(|n| n.to_string()).collect();
+    settings.concurrency = 2;
+    let controller = start(client, settings, hooks);
+    for ns in namespaces {
+        for i in 0..3 {
+            wait_for(
+                &c.admin,
+                ns,
+                &format!("run-{i}"),
+                60,
+                reason_is("Reconciled", "AwaitingEvidence"),
+            )
+            .await;
+        }
+    }
+    controller.stop().await;
+    let peak = most.load(std::sync::atomic::Ordering::SeqCst);
+    // one Controller per namespace used to give each its own 2 slots: 6 at once
+    assert_eq!(peak, 2, "reconciles in flight at once over 3 namespaces");
+}

@@ -252,7 +252,7 @@ async fn reconcile_object(
         }
         // the precondition is the one safeguard a final verdict relies on: an empty
         // resourceVersion would be read as "no precondition", so nothing is written then
-        let Some(resource_version) = current.resource_version().filter(|v| !v.is_empty()) else {
+        let Some(resource_version) = precondition(current) else {
             tracing::warn!(%namespace, %name, "not writing: the run has no resourceVersion to precondition the write on");
             return Ok(Action::await_change());
         };
@@ -292,6 +292,12 @@ async fn reconcile_object(
         }
     }
     Ok(Action::requeue(Duration::from_secs(1)))
+}
+
+/// The resourceVersion a write of `run` is preconditioned on; `None` when there is none
+/// (an empty one would be read by the API server as "no precondition").
+fn precondition(run: &Run) -> Option<String> {
+    run.resource_version().filter(|v| !v.trim().is_empty())
 }
 
 /// Each failing run backs off on its own: exponentially with jitter, longer for a refusal
@@ -732,5 +738,57 @@ pub async fn run_elected(
                 tracing::warn!(error = %lost, "lost the leader Lease: stopped deciding; campaigning again");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(value: serde_json::Value) -> Run {
+        Lenient::from_value(value)
+    }
+
+    #[test]
+    fn an_object_that_cannot_be_named_never_reaches_a_cache() {
+        let metrics = Metrics::default();
+        let unreadable = run(json!({"metadata": 5, "spec": {"type": "inventory.sync"}}));
+        assert!(unreadable.meta().name.is_none());
+        for event in [
+            watcher::Event::Apply(unreadable.clone()),
+            watcher::Event::InitApply(unreadable.clone()),
+            watcher::Event::Delete(unreadable),
+        ] {
+            assert!(!named("OperationRun", &metrics, &Ok(event)));
+        }
+        let fine = run(json!({"metadata": {"name": "r", "namespace": "ns"}}));
+        assert!(named(
+            "OperationRun",
+            &metrics,
+            &Ok(watcher::Event::Apply(fine))
+        ));
+        assert!(named::<Run>(
+            "OperationRun",
+            &metrics,
+            &Ok(watcher::Event::InitDone)
+        ));
+        assert!(
+            metrics
+                .encode()
+                .contains("operationrun_unnamed_objects_total{kind=\"OperationRun\"} 3")
+        );
+    }
+
+    #[test]
+    fn no_write_goes_out_without_a_resource_version() {
+        let without = run(json!({"metadata": {"name": "r", "namespace": "ns"}}));
+        assert_eq!(precondition(&without), None);
+        let empty =
+            run(json!({"metadata": {"name": "r", "namespace": "ns", "resourceVersion": ""}}));
+        assert_eq!(precondition(&empty), None);
+        let with =
+            run(json!({"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "42"}}));
+        assert_eq!(precondition(&with).as_deref(), Some("42"));
     }
 }
