@@ -15,14 +15,20 @@
 
 #[path = "faults/audit.rs"]
 mod audit;
+#[path = "faults/clocks.rs"]
+mod clocks;
 #[path = "faults/connection.rs"]
 mod connection;
 #[path = "faults/fleet.rs"]
 mod fleet;
+#[path = "faults/gray.rs"]
+mod gray;
 #[path = "faults/harness.rs"]
 mod harness;
 #[path = "faults/leadership.rs"]
 mod leadership;
+#[path = "faults/refusals.rs"]
+mod refusals;
 #[path = "faults/report.rs"]
 mod report;
 #[path = "faults/storm.rs"]

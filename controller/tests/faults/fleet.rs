@@ -277,6 +277,11 @@ pub struct Plan {
     pub stale_at: Timestamp,
     /// Name prefix, so that several fleets can live in one cluster.
     pub prefix: &'static str,
+    /// The namespaces the runs are spread over ([`TENANTS`] unless a scenario needs others).
+    pub namespaces: &'static [&'static str],
+    /// `spec.timeouts.heartbeatSeconds` of the live runs ([`LIVE_TIMEOUT`] unless a scenario
+    /// needs them fresh for longer, e.g. under a skewed clock).
+    pub live_timeout: i64,
 }
 
 impl Plan {
@@ -290,6 +295,8 @@ impl Plan {
             completed: 10,
             stale_at,
             prefix,
+            namespaces: &TENANTS,
+            live_timeout: LIVE_TIMEOUT,
         }
     }
 }
@@ -391,7 +398,7 @@ pub async fn create(admin: &Client, plan: Plan) -> Fleet {
     let mut wanted: Vec<(String, String, Role)> = Vec::new();
     let mut n = 0usize;
     let mut next = |role: Role, slug: String| {
-        let ns = TENANTS[n % TENANTS.len()].to_string();
+        let ns = plan.namespaces[n % plan.namespaces.len()].to_string();
         n += 1;
         (ns, format!("{}-{slug}-{n}", plan.prefix), role)
     };
@@ -409,12 +416,12 @@ pub async fn create(admin: &Client, plan: Plan) -> Fleet {
     for _ in 0..plan.completed {
         wanted.push(next(Role::Completed, "done".into()));
     }
-    let stale_at = plan.stale_at;
+    let (stale_at, live_timeout) = (plan.stale_at, plan.live_timeout);
     let members = futures::stream::iter(wanted)
         .map(|(namespace, name, role)| {
             let admin = admin.clone();
             async move {
-                let uid = create_member(&admin, &namespace, &name, role, stale_at)
+                let uid = create_member(&admin, &namespace, &name, role, stale_at, live_timeout)
                     .await
                     .unwrap_or_else(|e| panic!("creating {namespace}/{name}: {e}"));
                 Member {
@@ -437,6 +444,7 @@ async fn create_member(
     name: &str,
     role: Role,
     stale_at: Timestamp,
+    live_timeout: i64,
 ) -> Result<String, kube::Error> {
     let now = Timestamp::now();
     let ago = |secs: i64| rfc3339(now - SignedDuration::from_secs(secs));
@@ -492,7 +500,7 @@ async fn create_member(
                 namespace,
                 name,
                 backup_spec(),
-                Some(LIVE_TIMEOUT),
+                Some(live_timeout),
                 status,
                 |uid| Case::BackupComplete.artifacts(name, uid),
             )

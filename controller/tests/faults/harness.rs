@@ -119,18 +119,40 @@ impl Stage {
     /// objects named `name`, leader election on [`LEASE`]) and returns a kubeconfig acting as
     /// it: through the proxy when `via_proxy`, else straight to the API server.
     pub async fn identity(&self, name: &str, via_proxy: bool) -> PathBuf {
-        let rendered = testenv::chart::render(
-            "operationrun-controller",
-            SYSTEM_NS,
-            &[
-                "--set",
-                &format!("fullnameOverride={name}"),
-                "--set",
-                &format!("leaderElection.leaseName={LEASE}"),
-            ],
-        )
-        .expect("the chart renders");
-        for object in testenv::chart::rbac(&rendered).expect("the chart's RBAC") {
+        let route = match (&self.proxy, via_proxy) {
+            (Some((_, listen)), true) => Some(*listen),
+            (None, true) => panic!("this scenario has no proxy"),
+            (_, false) => None,
+        };
+        self.identity_with(name, route, &[], |_| {}).await
+    }
+
+    /// Like [`identity`](Self::identity), with more `--set` values for the chart (e.g.
+    /// `watchNamespaces={a,b}`, `leaderElection.leaseName=x`; later ones win), each RBAC
+    /// object passed through `edit` before it is created (to take a permission away), and
+    /// the API server reached through `route` (a proxy's listen address) when given.
+    pub async fn identity_with(
+        &self,
+        name: &str,
+        route: Option<SocketAddr>,
+        sets: &[String],
+        edit: impl Fn(&mut Value),
+    ) -> PathBuf {
+        let mut args = vec![
+            "--set".to_string(),
+            format!("fullnameOverride={name}"),
+            "--set".to_string(),
+            format!("leaderElection.leaseName={LEASE}"),
+        ];
+        for set in sets {
+            args.push("--set".to_string());
+            args.push(set.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let rendered = testenv::chart::render("operationrun-controller", SYSTEM_NS, &args)
+            .expect("the chart renders");
+        for mut object in testenv::chart::rbac(&rendered).expect("the chart's RBAC") {
+            edit(&mut object);
             let ns = object["metadata"]["namespace"]
                 .as_str()
                 .unwrap_or(SYSTEM_NS)
@@ -153,21 +175,91 @@ impl Stage {
             .await
             .expect("token");
         let kubeconfig = self.cp.kubeconfig_for_token(&token).expect("kubeconfig");
-        match (&self.proxy, via_proxy) {
-            (Some((_, listen)), true) => {
-                kubeconfig_with_server(&kubeconfig, &format!("https://{listen}"))
-                    .expect("kubeconfig through the proxy")
+        match route {
+            Some(listen) => kubeconfig_with_server(&kubeconfig, &format!("https://{listen}"))
+                .expect("kubeconfig through the proxy"),
+            None => kubeconfig,
+        }
+    }
+
+    /// Adds proxy `name` in front of the API server to the scenario's toxiproxy (one per
+    /// replica, to cut one off alone) and returns the address it listens on.
+    pub async fn add_proxy(&self, name: &str) -> SocketAddr {
+        let upstream = self
+            .cp
+            .server_url()
+            .trim_start_matches("https://")
+            .to_string();
+        self.toxiproxy()
+            .proxy(name, &upstream)
+            .await
+            .unwrap_or_else(|e| panic!("proxy {name} is created: {e}"))
+    }
+
+    /// Creates namespace `ns` (besides the tenants every stage has).
+    pub async fn create_namespace(&self, ns: &str) {
+        let namespaces: Api<Namespace> = Api::all(self.admin.clone());
+        let object: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace");
+        namespaces
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| panic!("namespace {ns} created: {e}"));
+    }
+
+    /// Applies the artifact CRDs again without `selectableFields` (as a cluster that installed
+    /// them before they declared it, and never upgraded them), and waits until the API server
+    /// refuses the field selector on `spec.operationRunRef.name`.
+    pub async fn crds_without_selectable_fields(&self) {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.admin.clone());
+        for crd in operationrun_crds::crds() {
+            let mut crd = serde_json::to_value(&crd).expect("CRD as JSON");
+            let mut had = false;
+            for version in crd["spec"]["versions"].as_array_mut().into_iter().flatten() {
+                if let Some(v) = version.as_object_mut() {
+                    had |= v.remove("selectableFields").is_some();
+                }
             }
-            (None, true) => panic!("this scenario has no proxy"),
-            (_, false) => kubeconfig,
+            if !had {
+                continue;
+            }
+            let name = crd["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            crds.patch(
+                &name,
+                &PatchParams::apply("faults").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("CRD {name} applied without selectableFields: {e}"));
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for kind in ["BackupSet", "BaselineSnapshot"] {
+            let api = super::fleet::api(&self.admin, kind, TENANTS[0]);
+            let params =
+                kube::api::ListParams::default().fields("spec.operationRunRef.name=nothing");
+            while api.list(&params).await.is_ok() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the API server still serves a field selector on {kind} 20 s after its CRD lost selectableFields"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
     }
 
     /// The current holder of the controllers' Lease.
     pub async fn lease_holder(&self) -> Option<String> {
+        self.holder_of(LEASE).await
+    }
+
+    /// The current holder of Lease `lease` in [`SYSTEM_NS`].
+    pub async fn holder_of(&self, lease: &str) -> Option<String> {
         let leases: Api<Lease> = Api::namespaced(self.admin.clone(), SYSTEM_NS);
         leases
-            .get_opt(LEASE)
+            .get_opt(lease)
             .await
             .ok()
             .flatten()
@@ -177,12 +269,17 @@ impl Stage {
 
     /// Waits until `pod` holds the Lease.
     pub async fn wait_leader(&self, pod: &str, within: Duration) {
+        self.wait_holder(LEASE, pod, within).await;
+    }
+
+    /// Waits until `pod` holds Lease `lease`.
+    pub async fn wait_holder(&self, lease: &str, pod: &str, within: Duration) {
         let deadline = Instant::now() + within;
-        while self.lease_holder().await.as_deref() != Some(pod) {
+        while self.holder_of(lease).await.as_deref() != Some(pod) {
             assert!(
                 Instant::now() < deadline,
-                "{pod} did not become leader within {within:?} (holder: {:?})",
-                self.lease_holder().await
+                "{pod} did not become leader on {lease} within {within:?} (holder: {:?})",
+                self.holder_of(lease).await
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -227,11 +324,24 @@ pub struct Pod {
 impl Pod {
     /// Starts replica `name` acting as `kubeconfig`, logging under `logs` (one file per life).
     pub async fn start(name: &str, kubeconfig: &Path, logs: &Path) -> Pod {
-        let launch = Launch::new(env!("CARGO_BIN_EXE_operationrun-controller"))
-            .args(["run", "--lease-namespace", SYSTEM_NS])
-            .kubeconfig(kubeconfig)
-            .env("POD_NAME", name)
-            .env("RUST_LOG", "info,kube_runtime::watcher=debug");
+        Pod::start_with(name, kubeconfig, logs, |launch| launch).await
+    }
+
+    /// Like [`start`](Self::start), its launch passed through `configure` (more flags, a fake
+    /// clock, another readiness probe); every life of the pod starts the same way.
+    pub async fn start_with(
+        name: &str,
+        kubeconfig: &Path,
+        logs: &Path,
+        configure: impl FnOnce(Launch) -> Launch,
+    ) -> Pod {
+        let launch = configure(
+            Launch::new(env!("CARGO_BIN_EXE_operationrun-controller"))
+                .args(["run", "--lease-namespace", SYSTEM_NS])
+                .kubeconfig(kubeconfig)
+                .env("POD_NAME", name)
+                .env("RUST_LOG", "info,kube_runtime::watcher=debug"),
+        );
         let mut pod = Pod {
             name: name.to_string(),
             launch,
@@ -296,6 +406,19 @@ impl Pod {
         matches!(p.get("/metrics").await, Ok((200, body)) if body.lines().any(|l| l == "operationrun_leader 1"))
     }
 
+    /// What `GET path` answers (status code and body), while it runs.
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        self.process.as_ref()?.get(path).await.ok()
+    }
+
+    /// Its `/metrics`, while it runs.
+    pub async fn metrics(&self) -> Option<String> {
+        match self.get("/metrics").await {
+            Some((200, body)) => Some(body),
+            _ => None,
+        }
+    }
+
     /// Everything it printed in its current life.
     pub fn log(&self) -> String {
         self.process
@@ -309,5 +432,57 @@ impl Pod {
         if let Some(p) = &mut self.process {
             let _ = p.terminate().await;
         }
+    }
+}
+
+/// The samples of metric `name` in an OpenMetrics text: (labels as written between the
+/// braces, value). `name` is the whole sample name (`…_total`, `…_bucket`).
+pub fn samples<'a>(metrics: &'a str, name: &str) -> Vec<(&'a str, f64)> {
+    metrics
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let (labels, value) = match rest.strip_prefix('{') {
+                Some(r) => {
+                    let (labels, value) = r.split_once('}')?;
+                    (labels, value)
+                }
+                None if rest.starts_with(' ') => ("", rest),
+                None => return None,
+            };
+            let value = value.split_whitespace().next()?.parse().ok()?;
+            Some((labels, value))
+        })
+        .collect()
+}
+
+/// The sum of the samples of `name` whose labels contain every one of `with` (e.g.
+/// `code="403"`); 0 when there is none.
+pub fn metric(metrics: &str, name: &str, with: &[&str]) -> f64 {
+    samples(metrics, name)
+        .into_iter()
+        .filter(|(labels, _)| with.iter().all(|w| labels.contains(w)))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn samples_are_read_with_and_without_labels() {
+        let text = "# TYPE operationrun_leader gauge\noperationrun_leader 1\n\
+                    operationrun_api_errors_total{code=\"403\"} 4\n\
+                    operationrun_api_errors_total{code=\"timeout\"} 2\n\
+                    operationrun_leader_losses_total 0\n";
+        assert_eq!(super::metric(text, "operationrun_leader", &[]), 1.0);
+        assert_eq!(
+            super::metric(text, "operationrun_api_errors_total", &[]),
+            6.0
+        );
+        assert_eq!(
+            super::metric(text, "operationrun_api_errors_total", &["code=\"403\""]),
+            4.0
+        );
+        assert_eq!(super::metric(text, "operationrun_missing", &[]), 0.0);
     }
 }

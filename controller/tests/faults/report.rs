@@ -27,6 +27,8 @@ pub struct Outcome {
     pub events: Vec<serde_json::Value>,
     /// What did not add up: unexplained writes, changed final verdicts, foreign writes.
     pub problems: Vec<String>,
+    /// From the end of the fault until every run held what `evaluate` gives.
+    pub recovery: Duration,
     name: String,
     logs: std::path::PathBuf,
 }
@@ -154,6 +156,7 @@ pub async fn finish(stage: &Stage, pods: &mut [&mut Pod], ending: Ending<'_>) ->
         ledger,
         events,
         problems,
+        recovery,
         name: ending.name.to_string(),
         logs: stage.logs.clone(),
     }
