@@ -4,7 +4,7 @@
 //! heartbeat timeout ago is alive, whatever the timestamp says. The first value seen (at
 //! start or after a leadership change) proves nothing: only a change does.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use kube::runtime::watcher;
@@ -24,6 +24,8 @@ struct Seen {
 #[derive(Debug, Default)]
 pub struct Heartbeats {
     runs: Mutex<HashMap<(String, String), Seen>>,
+    /// The runs a (re-)list returned so far, to forget those it no longer returns.
+    listed: Mutex<Option<HashSet<(String, String)>>>,
 }
 
 fn key(run: &Run) -> Option<(String, String)> {
@@ -43,11 +45,23 @@ impl Heartbeats {
         self.runs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Notes a run as the watch delivered it.
+    fn listed(&self) -> std::sync::MutexGuard<'_, Option<HashSet<(String, String)>>> {
+        self.listed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes a run as the watch (of one scope) delivered it; a re-list forgets the runs
+    /// deleted while the watch was down.
     pub fn observe(&self, event: &watcher::Event<Run>) {
         match event {
-            watcher::Event::Apply(run) | watcher::Event::InitApply(run) => {
+            watcher::Event::Apply(run) => {
                 let Some(k) = key(run) else { return };
+                self.saw(k, heartbeat(run), Instant::now());
+            }
+            watcher::Event::InitApply(run) => {
+                let Some(k) = key(run) else { return };
+                if let Some(listed) = self.listed().as_mut() {
+                    listed.insert(k.clone());
+                }
                 self.saw(k, heartbeat(run), Instant::now());
             }
             watcher::Event::Delete(run) => {
@@ -55,7 +69,12 @@ impl Heartbeats {
                     self.lock().remove(&k);
                 }
             }
-            watcher::Event::Init | watcher::Event::InitDone => {}
+            watcher::Event::Init => *self.listed() = Some(HashSet::new()),
+            watcher::Event::InitDone => {
+                if let Some(listed) = self.listed().take() {
+                    self.lock().retain(|k, _| listed.contains(k));
+                }
+            }
         }
     }
 
@@ -128,5 +147,30 @@ mod tests {
         tokio::time::advance(Duration::from_millis(7_900)).await;
         assert_eq!(beats.seen("ns", "r"), Some(HeartbeatSeen { age_secs: 7 }));
         assert_eq!(beats.seen("ns", "other"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_relist_forgets_runs_deleted_while_the_watch_was_down() {
+        use kube::runtime::watcher::Event;
+        let run = |name: &str, beat: &str| -> Run {
+            super::super::lenient::Lenient::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": "ns"},
+                "status": {"phase": "Running", "heartbeatTime": beat}
+            }))
+        };
+        let beats = Heartbeats::default();
+        beats.observe(&Event::Apply(run("kept", "2026-01-01T00:00:00Z")));
+        beats.observe(&Event::Apply(run("gone", "2026-01-01T00:00:00Z")));
+        beats.observe(&Event::Apply(run("kept", "2026-01-01T00:00:05Z")));
+        beats.observe(&Event::Apply(run("gone", "2026-01-01T00:00:05Z")));
+        assert!(beats.seen("ns", "gone").is_some());
+        beats.observe(&Event::Init);
+        beats.observe(&Event::InitApply(run("kept", "2026-01-01T00:00:05Z")));
+        beats.observe(&Event::InitDone);
+        assert!(
+            beats.seen("ns", "kept").is_some(),
+            "history survives a re-list"
+        );
+        assert_eq!(beats.seen("ns", "gone"), None);
     }
 }

@@ -490,7 +490,6 @@ struct Shared {
     slots: Arc<Semaphore>,
     backoffs: Arc<Backoffs>,
     modes: Arc<Modes>,
-    heartbeats: Arc<Heartbeats>,
 }
 
 /// Runs the controller for one scope (a namespace, or all) until `shutdown` resolves.
@@ -523,7 +522,9 @@ async fn run_scope(
     };
     let run_report = report.clone();
     let run_metrics = metrics.clone();
-    let heartbeats = shared.heartbeats.clone();
+    // what this scope's watch saw of each run's heartbeat
+    let heartbeats = Arc::new(Heartbeats::default());
+    let seen = heartbeats.clone();
     let run_stream = reflector(
         writer,
         watcher(api_for::<Run>(&client, ns), watch_config())
@@ -532,7 +533,7 @@ async fn run_scope(
             .filter(move |item| futures::future::ready(named("OperationRun", &run_metrics, item)))
             .inspect_ok(move |event| {
                 forget.observe(event);
-                heartbeats.observe(event);
+                seen.observe(event);
             }),
     )
     .applied_objects();
@@ -564,7 +565,7 @@ async fn run_scope(
         slots: shared.slots,
         backoffs: shared.backoffs,
         modes: shared.modes,
-        heartbeats: shared.heartbeats,
+        heartbeats,
     });
     Controller::for_stream_with(run_stream, reader, ())
         .reconcile_on(backup_triggers)
@@ -657,7 +658,6 @@ async fn run_guarded(
         slots: Arc::new(Semaphore::new(usize::from(settings.concurrency.max(1)))),
         backoffs: Arc::new(Backoffs::default()),
         modes,
-        heartbeats: Arc::new(Heartbeats::default()),
     };
     let tasks = scopes.into_iter().map(|scope| {
         // a `Sync` future for each scope's controller, resolving with the shared shutdown
