@@ -8,7 +8,7 @@ use super::evidence::Evidence;
 use super::families::adapter::{Findings, categories, category_list, is_precondition};
 use super::message::cap_message;
 use super::registry::{Family, lookup};
-use super::time::format_time;
+use super::time::{format_time, whole_seconds};
 use super::vocabulary::{Reason, Rule};
 
 /// The table's decision for a stale run.
@@ -172,7 +172,8 @@ pub fn abandon_due(stale_since: Timestamp, config: &Config) -> Option<Timestamp>
         .ok()
 }
 
-/// Replaces an undecided verdict by `Abandoned` once `now > stale_since + abandon_after`.
+/// Replaces an undecided verdict by `Abandoned` once `now > stale_since + abandon_after`,
+/// compared in whole seconds (the fraction of `now` dropped) like staleness.
 pub fn abandon_if_due(
     v: Verdict,
     stale_since: Timestamp,
@@ -183,7 +184,7 @@ pub fn abandon_if_due(
         return v;
     }
     match abandon_due(stale_since, config) {
-        Some(due) if now > due => {}
+        Some(due) if whole_seconds(now) > due => {}
         _ => return v,
     }
     Verdict {

@@ -28,8 +28,14 @@ fn abandonment_rows() {
                 ("Stale", "HeartbeatExpired", true, None),
                 ("Reconciled", "Abandoned", true, None),
             ]),
-        abandoned("a nanosecond after", Run::backup(), 10, Some(BACKUP))
-            .now_ts(ts(ABANDON_DUE) + SignedDuration::from_nanos(1)),
+        backup(
+            "a fraction of a second after (times compare in whole seconds)",
+            Run::backup(),
+            "AwaitingEvidence",
+            10,
+        )
+        .now_ts(ts(ABANDON_DUE) + SignedDuration::from_millis(999))
+        .recheck_after(Some(ts(ABANDON_DUE))),
         backup(
             "abandon-after 0 disables abandonment",
             Run::backup(),
