@@ -120,6 +120,8 @@ async fn stuck(stage: &Stage, prefix: &'static str, live: usize) -> fleet::Fleet
             completed: if live > 0 { 2 } else { 0 },
             // fresh under a clock minutes ahead: an hour without a heartbeat allowed
             live_timeout: 3600,
+            // a leader that sees a run written takes it for alive a heartbeat timeout long
+            stale_after: 2,
             ..Plan::new(prefix, Timestamp::now() - SignedDuration::from_hours(3))
         },
     )
@@ -344,7 +346,12 @@ async fn skewed_clocks_neither_steal_nor_keep_the_lease() {
                     .and_then(|t| t.parse::<Timestamp>().ok())
                     .is_some_and(|t| t > taken_back)
         })
-        .map(|e| format!("{} {} {}", e["verb"], e["requestURI"], e["responseStatus"]["code"]))
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e["verb"], e["requestURI"], e["responseStatus"]["code"]
+            )
+        })
         .collect();
     println!(
         "  skewed clocks: over {:.0} s the standbys ({SKEW:+} s and {:+} s) never took the \

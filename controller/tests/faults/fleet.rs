@@ -282,6 +282,13 @@ pub struct Plan {
     /// `spec.timeouts.heartbeatSeconds` of the live runs ([`LIVE_TIMEOUT`] unless a scenario
     /// needs them fresh for longer, e.g. under a skewed clock).
     pub live_timeout: i64,
+    /// `spec.timeouts.heartbeatSeconds` of the stuck runs; their last heartbeat is this long
+    /// before [`Plan::stale_at`] ([`STALE_AFTER`] unless a scenario needs another). A
+    /// controller that watches a run being written sees its heartbeat appear, and takes the
+    /// run for alive until a heartbeat timeout after that (it trusts what it saw change over
+    /// the timestamp): for such a controller to find the run stale at `stale_at`, the
+    /// heartbeat is at most `stale_at` minus the time left until then.
+    pub stale_after: i64,
 }
 
 impl Plan {
@@ -297,6 +304,7 @@ impl Plan {
             prefix,
             namespaces: &TENANTS,
             live_timeout: LIVE_TIMEOUT,
+            stale_after: STALE_AFTER,
         }
     }
 }
@@ -416,12 +424,16 @@ pub async fn create(admin: &Client, plan: Plan) -> Fleet {
     for _ in 0..plan.completed {
         wanted.push(next(Role::Completed, "done".into()));
     }
-    let (stale_at, live_timeout) = (plan.stale_at, plan.live_timeout);
+    let timing = Timing {
+        stale_at: plan.stale_at,
+        stale_after: plan.stale_after,
+        live_timeout: plan.live_timeout,
+    };
     let members = futures::stream::iter(wanted)
         .map(|(namespace, name, role)| {
             let admin = admin.clone();
             async move {
-                let uid = create_member(&admin, &namespace, &name, role, stale_at, live_timeout)
+                let uid = create_member(&admin, &namespace, &name, role, timing)
                     .await
                     .unwrap_or_else(|e| panic!("creating {namespace}/{name}: {e}"));
                 Member {
@@ -438,14 +450,26 @@ pub async fn create(admin: &Client, plan: Plan) -> Fleet {
     Fleet { members }
 }
 
+/// The times of a [`Plan`] its runs are written with.
+#[derive(Clone, Copy, Debug)]
+struct Timing {
+    stale_at: Timestamp,
+    stale_after: i64,
+    live_timeout: i64,
+}
+
 async fn create_member(
     admin: &Client,
     namespace: &str,
     name: &str,
     role: Role,
-    stale_at: Timestamp,
-    live_timeout: i64,
+    timing: Timing,
 ) -> Result<String, kube::Error> {
+    let Timing {
+        stale_at,
+        stale_after,
+        live_timeout,
+    } = timing;
     let now = Timestamp::now();
     let ago = |secs: i64| rfc3339(now - SignedDuration::from_secs(secs));
     match role {
@@ -477,7 +501,7 @@ async fn create_member(
             .await
         }
         Role::Stale(case) => {
-            let heartbeat = stale_at - SignedDuration::from_secs(STALE_AFTER);
+            let heartbeat = stale_at - SignedDuration::from_secs(stale_after);
             let mut status = case.worker_fields();
             status["phase"] = json!("Running");
             status["startedAt"] = json!(rfc3339(heartbeat - SignedDuration::from_secs(60)));
@@ -487,7 +511,7 @@ async fn create_member(
                 namespace,
                 name,
                 case.spec(),
-                Some(STALE_AFTER),
+                Some(stale_after),
                 status,
                 |uid| case.artifacts(name, uid),
             )

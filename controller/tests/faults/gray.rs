@@ -28,7 +28,14 @@ const RECOVER_WITHIN: Duration = Duration::from_secs(10);
 fn both_ways(kind: &str, attributes: Value) -> Vec<Toxic> {
     ["upstream", "downstream"]
         .into_iter()
-        .map(|stream| Toxic::new(&format!("{kind}-{stream}"), kind, stream, attributes.clone()))
+        .map(|stream| {
+            Toxic::new(
+                &format!("{kind}-{stream}"),
+                kind,
+                stream,
+                attributes.clone(),
+            )
+        })
         .collect()
 }
 
@@ -72,10 +79,13 @@ async fn hung_connections_then_crds_without_selectable_fields() {
     let began = Instant::now();
     let stage = Stage::new("gray", true).await;
     let mut pod = leader(&stage, "ctrl-a", true).await;
+    // the stuck runs' last heartbeat is as they are written: stale at the same second for
+    // the controller, which sees them written, and for evaluate
     let (mut fleet, workers, stale_at) = fleet_of(&stage, |t| Plan {
         copies: 2,
         live: 10,
         completed: 4,
+        stale_after: crate::SETUP.as_secs(),
         ..Plan::new("g1", t)
     })
     .await;
@@ -278,21 +288,25 @@ async fn hung_connections_then_crds_without_selectable_fields() {
             }
         }
     }
-    let log = pod.log();
-    let said: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("namespaceList") || l.contains("fieldSelector"))
-        .take(3)
-        .map(str::trim)
-        .collect();
+    // the start-up lines that name the mode, per kind
+    let log = plain(&pod.log());
+    let said = |kind: &str| {
+        log.lines()
+            .find(|l| {
+                l.contains(&format!("kind=\"{kind}\"")) && l.contains("mode=\"namespaceList\"")
+            })
+            .map(|l| l.split(" kind=").next().unwrap_or(l).trim().to_string())
+    };
+    let said = [said("BackupSet"), said("BaselineSnapshot")];
     println!(
         "  old CRDs: everything decided {:.1} s after the controller started; confirmation \
          mode 1 for {:?}; {reads} confirmation reads counted; in the audit log {namespace_lists} \
          namespace-scoped LISTs of artifacts, LISTs with a field selector answered {:?}; the \
-         controller said at start: {said:?}",
+         controller said at start: {:?}",
         out.recovery.as_secs_f64(),
         modes.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
-        selector_lists
+        selector_lists,
+        said[0]
     );
     out.check();
     for kind in ["BackupSet", "BaselineSnapshot"] {
@@ -305,6 +319,10 @@ async fn hung_connections_then_crds_without_selectable_fields() {
             "{kind} is said to be confirmed with a field selector the API server refuses: {modes:?}"
         );
     }
+    assert!(
+        said.iter().all(Option::is_some),
+        "the controller names the namespaceList mode of each kind at start: {said:?}"
+    );
     assert!(
         selector_lists.iter().all(|code| *code >= 400),
         "a LIST with a field selector was answered {selector_lists:?} although the CRDs declare none"
@@ -321,8 +339,36 @@ async fn hung_connections_then_crds_without_selectable_fields() {
     stage.clean();
 }
 
+/// `text` without terminal colour sequences (`ESC [ … m`).
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn colours_are_removed() {
+        assert_eq!(
+            super::plain(
+                "\u{1b}[2mt\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m x \u{1b}[3mkind\u{1b}[0m\u{1b}[2m=\u{1b}[0m\"B\""
+            ),
+            "t  WARN x kind=\"B\""
+        );
+    }
+
     #[test]
     fn observations_above_a_bound_are_counted() {
         let text = "x_bucket{le=\"1.0\"} 3\nx_bucket{le=\"6.5536\"} 5\nx_bucket{le=\"26.2144\"} 6\nx_bucket{le=\"+Inf\"} 6\n";

@@ -462,8 +462,7 @@ pub fn metric(metrics: &str, name: &str, with: &[&str]) -> f64 {
     samples(metrics, name)
         .into_iter()
         .filter(|(labels, _)| with.iter().all(|w| labels.contains(w)))
-        .map(|(_, v)| v)
-        .sum()
+        .fold(0.0, |sum, (_, v)| sum + v)
 }
 
 #[cfg(test)]
