@@ -71,7 +71,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Kubernetes Events sent per second at most; a burst beyond the queue is dropped and
-    /// counted in operationrun_events_dropped (the conditions are the record).
+    /// counted in operationrun_events_dropped_total (the conditions are the record).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub event_qps: u32,
     /// Events that may wait to be sent; beyond this, new ones are dropped and counted.
