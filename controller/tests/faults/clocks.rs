@@ -155,12 +155,13 @@ async fn skewed_clocks_neither_steal_nor_keep_the_lease() {
     let watch = LEASE_DURATION + Duration::from_secs(5);
     let until = Instant::now() + watch;
     while Instant::now() < until {
-        let holder = stage.lease_holder().await;
-        assert_eq!(
-            holder.as_deref(),
-            Some("ctrl-a-0"),
-            "a standby whose clock is {SKEW} s off took a Lease that was being renewed"
-        );
+        // (None: the admin's read failed, which says nothing about the holder)
+        if let Some(holder) = stage.lease_holder().await {
+            assert_eq!(
+                holder, "ctrl-a-0",
+                "a standby whose clock is {SKEW} s off took a Lease that was being renewed"
+            );
+        }
         for s in [&ahead, &behind] {
             if let Some(m) = s.pod.metrics().await {
                 assert_eq!(

@@ -166,11 +166,28 @@ async fn hung_connections_then_crds_without_selectable_fields() {
         .filter(|w| w.accepted() && w.done >= from && w.done <= to)
         .count();
     let lost = pod.log().matches("lost the leader Lease").count();
+    // its first accepted write of the Lease after the heal, if it had stepped down
+    let me = user("ctrl-a");
+    let led_again = out
+        .events
+        .iter()
+        .filter(|e| {
+            e["stage"] == "ResponseComplete"
+                && e["user"]["username"] == me.as_str()
+                && e["objectRef"]["resource"] == "leases"
+                && e["verb"] == "update"
+                && e["responseStatus"]["code"] == 200
+        })
+        .filter_map(|e| e["stageTimestamp"].as_str()?.parse::<Timestamp>().ok())
+        .filter(|t| *t > to)
+        .min()
+        .map(|t| t.duration_since(to).as_secs_f64());
     println!(
         "  hung connections: recovery {:.1} s after the heal (at most {} s); {} reconciles, the \
          longest in the bucket up to {highest} s, {too_long} above {bound} s; API errors: \
          {timeouts} timeout, {transport} transport; {during} decisions written during the hang; \
-         the leader {} (\"lost the leader Lease\" logged {lost} times), started again {} times",
+         the leader {} (\"lost the leader Lease\" logged {lost} times), first renewed its \
+         Lease {led_again:.1?} s after the heal, started again {} times",
         out.recovery.as_secs_f64(),
         RECOVER_WITHIN.as_secs(),
         durations.last().map_or(0.0, |b| b.1),
