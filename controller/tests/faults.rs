@@ -2,9 +2,12 @@
 //! stale runs of every family (docs/reliability.md): kube-apiserver and etcd killed and
 //! restarted, watches expired by an etcd compaction, connection faults through a TCP fault
 //! proxy, a leader killed or frozen with a standby running, a stale view of the artifacts,
-//! and a heartbeat storm. After each fault every run must hold what `evaluate` gives for
-//! what the cluster then holds, every status write in the audit log must be explained, and
-//! no `Reconciled=True` may ever change.
+//! and a heartbeat storm; and gray failures, where something goes on half-working: hung
+//! connections, CRDs without `selectableFields`, replicas whose clocks disagree by minutes,
+//! status writes refused with 403, and an artifact kind the controller cannot list. After
+//! each fault every run must hold what `evaluate` gives for what the cluster then holds,
+//! every status write in the audit log must be explained, and no `Reconciled=True` may ever
+//! change.
 //!
 //! Scenarios run one at a time (they share 2 cores with the control plane); each prints a
 //! `FAULTS |` line with what it measured:
