@@ -7,8 +7,8 @@
 //! # async fn f(bin: &std::path::Path, dir: &std::path::Path) -> testenv::Result<()> {
 //! use testenv::clock::FakeClock;
 //! use testenv::controller::Launch;
-//! let clock = FakeClock::new(&dir.join("clock"), 300)?; // five minutes ahead
-//! let controller = clock.apply(Launch::new(bin).args(["run"])).start().await?;
+//! let mut clock = FakeClock::new(&dir.join("clock"), 300)?; // five minutes ahead
+//! let _controller = clock.apply(Launch::new(bin).args(["run"])).start().await?;
 //! clock.set(-300)?; // now five minutes behind, within a second
 //! # Ok(()) }
 //! ```
@@ -113,12 +113,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("oprun-clock-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("clock");
-        let clock = FakeClock {
+        let mut clock = FakeClock {
             file: file.clone(),
             library: PathBuf::from("/nonexistent"),
             offset: 0,
         };
-        let mut clock = clock;
         clock.set(300).unwrap();
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "+300\n");
         clock.set(-600).unwrap();
