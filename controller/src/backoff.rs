@@ -157,6 +157,56 @@ impl Backoffs {
     }
 }
 
+/// The backoff of one watch: from 0.8 s doubling up to 30 s, with jitter (client-go's
+/// reflector). kube-runtime's stream backoff resets on every item that is not an error,
+/// and a watcher announces each (re-)list attempt with one, so a list refused forever
+/// (RBAC, a missing CRD) would be retried about every second; this one resets only when
+/// the watch made progress: a list completed, or an object arrived.
+#[derive(Debug)]
+pub struct WatchBackoff {
+    next: Duration,
+    progress: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl WatchBackoff {
+    const FIRST: Duration = Duration::from_millis(800);
+    const MAX: Duration = Duration::from_secs(30);
+
+    /// A backoff, and the flag that tells it the watch made progress.
+    pub fn new() -> (Self, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        let progress = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (
+            WatchBackoff {
+                next: Self::FIRST,
+                progress: progress.clone(),
+            },
+            progress,
+        )
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        if self
+            .progress
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.next = Self::FIRST;
+        }
+        let delay = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        Some(delay.mul_f64(1.0 + fastrand::f64()))
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    /// Called on every item that is not an error, including a list attempt's start: not
+    /// progress, so nothing is reset here.
+    fn reset(&mut self) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +272,21 @@ mod tests {
         assert_eq!(d, S(30));
         let d = b.failed("ns", "q", "1", Class::Throttled(None), 0.0).delay;
         assert_eq!(d, S(1));
+    }
+
+    #[test]
+    fn a_watch_backs_off_until_it_makes_progress() {
+        let (mut backoff, progress) = WatchBackoff::new();
+        kube::runtime::utils::Backoff::reset(&mut backoff);
+        let delays: Vec<Duration> = (0..8).filter_map(|_| backoff.next()).collect();
+        let floors = [800, 1600, 3200, 6400, 12800, 25600, 30000, 30000];
+        for (d, floor) in delays.iter().zip(floors) {
+            let floor = Duration::from_millis(floor);
+            assert!(*d >= floor && *d <= floor * 2, "{d:?} for {floor:?}");
+        }
+        progress.store(true, std::sync::atomic::Ordering::Release);
+        let d = backoff.next().unwrap_or_default();
+        assert!(d < Duration::from_millis(1600), "{d:?}");
     }
 
     #[test]

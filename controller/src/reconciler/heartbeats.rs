@@ -1,8 +1,10 @@
 //! What the controller itself saw of each run's heartbeat. A worker whose clock runs behind
 //! writes heartbeat timestamps that look old while it is alive; the controller trusts its
 //! own monotonic clock instead: a run whose `heartbeatTime` it saw change less than the
-//! heartbeat timeout ago is alive, whatever the timestamp says. The first value seen (at
-//! start or after a leadership change) proves nothing: only a change does.
+//! heartbeat timeout ago is alive, whatever the timestamp says. Only a heartbeat that
+//! moved from one value to another proves it: the first value seen (at start, after a
+//! leadership change, or a status written once with a heartbeat, as a restore does)
+//! proves nothing, and the timestamp rule holds until the heartbeat moves.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -82,8 +84,9 @@ impl Heartbeats {
         let mut runs = self.lock();
         match runs.get_mut(&key) {
             Some(seen) if seen.value != value => {
+                // a heartbeat that moved; one that appears or disappears proves nothing
+                seen.changed_at = (seen.value.is_some() && value.is_some()).then_some(at);
                 seen.value = value;
-                seen.changed_at = Some(at);
             }
             Some(_) => {}
             None => {
@@ -147,6 +150,31 @@ mod tests {
         tokio::time::advance(Duration::from_millis(7_900)).await;
         assert_eq!(beats.seen("ns", "r"), Some(HeartbeatSeen { age_secs: 7 }));
         assert_eq!(beats.seen("ns", "other"), None);
+        beats.saw(key("r"), None, Instant::now());
+        assert_eq!(
+            beats.seen("ns", "r"),
+            None,
+            "a heartbeat removed proves nothing"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_heartbeat_that_appears_is_not_one_that_moved() {
+        let beats = Heartbeats::default();
+        // a run created, then its status written once (a restore, or a worker's last words)
+        beats.saw(key("r"), None, Instant::now());
+        beats.saw(
+            key("r"),
+            Some("2026-01-01T00:00:00Z".into()),
+            Instant::now(),
+        );
+        assert_eq!(beats.seen("ns", "r"), None);
+        beats.saw(
+            key("r"),
+            Some("2026-01-01T00:00:30Z".into()),
+            Instant::now(),
+        );
+        assert_eq!(beats.seen("ns", "r"), Some(HeartbeatSeen { age_secs: 0 }));
     }
 
     #[tokio::test(start_paused = true)]

@@ -30,7 +30,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use operationrun_crds::{BackupSet, BaselineSnapshot, OperationRun};
 
-use crate::backoff::Backoffs;
+use crate::backoff::{Backoffs, WatchBackoff};
 use crate::metrics::Metrics;
 use crate::request::{Class, RequestError, within};
 use crate::stall::Caches;
@@ -367,17 +367,27 @@ struct WatchReport {
 }
 
 impl WatchReport {
-    /// Reports one item of a watch of `kind`: its errors, its events, its (re-)lists.
-    fn item<K>(&self, kind: &'static str, item: &Result<watcher::Event<K>, watcher::Error>) {
+    /// Reports one item of a watch of `kind`: its errors, its events, its (re-)lists; and
+    /// tells the watch's backoff when it made progress (a list completed, an object came).
+    fn item<K>(
+        &self,
+        kind: &'static str,
+        item: &Result<watcher::Event<K>, watcher::Error>,
+        progress: &std::sync::atomic::AtomicBool,
+    ) {
         match item {
             Ok(event) => {
                 self.metrics.watch_event(kind);
                 match event {
                     watcher::Event::Init => self.caches.listing(kind, &self.scope, &self.metrics),
                     watcher::Event::InitDone => {
+                        progress.store(true, std::sync::atomic::Ordering::Release);
                         self.caches.synced(kind, &self.scope, &self.metrics)
                     }
-                    _ => {}
+                    watcher::Event::Apply(_) | watcher::Event::Delete(_) => {
+                        progress.store(true, std::sync::atomic::Ordering::Release)
+                    }
+                    watcher::Event::InitApply(_) => {}
                 }
             }
             Err(e) => self.caches.watch_error(kind, e, &self.metrics),
@@ -430,9 +440,10 @@ where
         + 'static,
 {
     let metrics = report.metrics.clone();
+    let (backoff, progress) = WatchBackoff::new();
     watcher(api, watch_config())
-        .default_backoff()
-        .inspect(move |item| report.item(kind, item))
+        .backoff(backoff)
+        .inspect(move |item| report.item(kind, item, &progress))
         .filter(move |item| futures::future::ready(named(kind, &metrics, item)))
         .filter_map(move |event| {
             let refs = match event {
@@ -525,11 +536,12 @@ async fn run_scope(
     // what this scope's watch saw of each run's heartbeat
     let heartbeats = Arc::new(Heartbeats::default());
     let seen = heartbeats.clone();
+    let (run_backoff, run_progress) = WatchBackoff::new();
     let run_stream = reflector(
         writer,
         watcher(api_for::<Run>(&client, ns), watch_config())
-            .default_backoff()
-            .inspect(move |item| run_report.item("OperationRun", item))
+            .backoff(run_backoff)
+            .inspect(move |item| run_report.item("OperationRun", item, &run_progress))
             .filter(move |item| futures::future::ready(named("OperationRun", &run_metrics, item)))
             .inspect_ok(move |event| {
                 forget.observe(event);

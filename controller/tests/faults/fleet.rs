@@ -283,11 +283,7 @@ pub struct Plan {
     /// needs them fresh for longer, e.g. under a skewed clock).
     pub live_timeout: i64,
     /// `spec.timeouts.heartbeatSeconds` of the stuck runs; their last heartbeat is this long
-    /// before [`Plan::stale_at`] ([`STALE_AFTER`] unless a scenario needs another). A
-    /// controller that watches a run being written sees its heartbeat appear, and takes the
-    /// run for alive until a heartbeat timeout after that (it trusts what it saw change over
-    /// the timestamp): for such a controller to find the run stale at `stale_at`, the
-    /// heartbeat is at most `stale_at` minus the time left until then.
+    /// before [`Plan::stale_at`] ([`STALE_AFTER`] unless a scenario needs another).
     pub stale_after: i64,
 }
 

@@ -385,7 +385,9 @@ async fn breakdown(
     pool(reads, limit, move |(ns, name, family)| {
         let (client, metrics) = (reader.clone(), metrics.clone());
         async move {
-            confirm::claims(&client, &ns, &name, family, &metrics)
+            let modes = confirm::Modes::default();
+            let timeout = std::time::Duration::from_secs(30);
+            confirm::claims(&client, &ns, &name, family, &modes, timeout, &metrics)
                 .await
                 .map(|_| ())
                 .map_err(|e| format!("confirmation LIST for {ns}/{name}: {e}"))
