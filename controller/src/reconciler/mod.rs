@@ -605,8 +605,8 @@ pub async fn run(
     run_guarded(client, settings, metrics, hooks, None, shutdown).await
 }
 
-/// Marks the caches inactive when the controller stops, however it stops (a shutdown, or
-/// its future dropped when the Lease is lost).
+/// Marks the caches inactive and forgets the undecided runs when the controller stops,
+/// however it stops (a shutdown, or its future dropped when the Lease is lost).
 struct Active {
     caches: Arc<Caches>,
     metrics: Arc<Metrics>,
@@ -615,6 +615,8 @@ struct Active {
 impl Drop for Active {
     fn drop(&mut self) {
         self.caches.stop(&self.metrics);
+        // a replica that stopped deciding no longer counts undecided runs: the leader does
+        self.metrics.retain(None, |_, _| false);
     }
 }
 
