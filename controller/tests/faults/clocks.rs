@@ -27,10 +27,9 @@ const LEASE_DURATION: Duration = Duration::from_secs(15);
 const RETRY: Duration = Duration::from_secs(2);
 const RENEW_DEADLINE: Duration = Duration::from_secs(10);
 /// A standby counts the Lease's expiry from when it itself last saw the record change, which
-/// it sees at its next look, up to one retry period after the renewal; it then acts at its
-/// first look after the expiry, up to another retry period later.
+/// it sees at its next look, up to one retry period after the renewal; it looks again right
+/// when the Lease expires. So the Lease plus one retry, and 0.5 s for the requests.
 const TAKEOVER_WITHIN: Duration = LEASE_DURATION
-    .saturating_add(RETRY)
     .saturating_add(RETRY)
     .saturating_add(Duration::from_millis(500));
 /// How long after its last renewal a cut-off holder may still say it leads: its renew
