@@ -2,7 +2,10 @@
 //! keep failing is looked at less and less often (exponentially, with jitter, from seconds
 //! up to minutes), while every other run is decided as usual. A refusal that asking again
 //! cannot change (a 4xx other than 409 and 429) holds for that run until the run changes:
-//! until then no request is sent for it, whatever else triggers a look.
+//! until then no request is sent for it, whatever else triggers a look. A first refusal is
+//! asked once more after a few seconds (an API server that is starting answers 403 until
+//! its authorizer has synced, and 404 until it serves the CRDs); from the second on, the run
+//! waits a minute, doubling up to 15.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,7 +22,9 @@ pub struct Policy {
     pub transient_base: Duration,
     /// The longest delay after transient failures.
     pub transient_max: Duration,
-    /// The first delay after a refusal (a 4xx other than 409 and 429).
+    /// The delay after a first refusal (a 4xx other than 409 and 429), to confirm it.
+    pub refusal_recheck: Duration,
+    /// The delay after a confirmed refusal (the second in a row).
     pub permanent_base: Duration,
     /// The longest delay after refusals.
     pub permanent_max: Duration,
@@ -30,6 +35,7 @@ impl Default for Policy {
         Policy {
             transient_base: Duration::from_secs(1),
             transient_max: Duration::from_secs(120),
+            refusal_recheck: Duration::from_secs(5),
             permanent_base: Duration::from_secs(60),
             permanent_max: Duration::from_secs(15 * 60),
         }
@@ -43,14 +49,18 @@ pub struct Step {
     pub delay: Duration,
     /// How many failures in a row, this one included.
     pub failures: u32,
-    /// True the first time a run is refused in this episode: the one Event it gets.
-    pub first_refusal: bool,
+    /// True when a refusal is confirmed (the second in a row): the one Event a run gets.
+    pub confirmed_refusal: bool,
 }
 
 #[derive(Debug)]
 struct Entry {
+    /// Failures in a row, refusals included.
     failures: u32,
-    refused: bool,
+    /// Transient failures in a row: the exponent of their delay.
+    transient: u32,
+    /// Refusals in a row.
+    refusals: u32,
     /// A refusal holds for this resourceVersion of the run, until this instant.
     hold: Option<(String, Instant)>,
 }
@@ -108,33 +118,45 @@ impl Backoffs {
             .entry((ns.to_string(), name.to_string()))
             .or_insert(Entry {
                 failures: 0,
-                refused: false,
+                transient: 0,
+                refusals: 0,
                 hold: None,
             });
         entry.failures = entry.failures.saturating_add(1);
         let p = self.policy;
         let jitter = jitter * 0.25;
-        let mut first_refusal = false;
+        let mut confirmed_refusal = false;
         let delay = match class {
             Class::Permanent(_) => {
-                first_refusal = !entry.refused;
-                entry.refused = true;
-                let d = delay(p.permanent_base, p.permanent_max, entry.failures, jitter);
+                entry.refusals = entry.refusals.saturating_add(1);
+                confirmed_refusal = entry.refusals == 2;
+                let d = if entry.refusals == 1 {
+                    delay(p.refusal_recheck, p.refusal_recheck, 1, jitter)
+                } else {
+                    delay(
+                        p.permanent_base,
+                        p.permanent_max,
+                        entry.refusals - 1,
+                        jitter,
+                    )
+                };
                 entry.hold = Some((resource_version.to_string(), Instant::now() + d));
                 d
             }
             Class::Throttled(after) => {
-                let d = delay(p.transient_base, p.transient_max, entry.failures, jitter);
+                entry.transient = entry.transient.saturating_add(1);
+                let d = delay(p.transient_base, p.transient_max, entry.transient, jitter);
                 after.map_or(d, |a| a.max(d))
             }
             Class::Transient | Class::Conflict => {
-                delay(p.transient_base, p.transient_max, entry.failures, jitter)
+                entry.transient = entry.transient.saturating_add(1);
+                delay(p.transient_base, p.transient_max, entry.transient, jitter)
             }
         };
         Step {
             delay,
             failures: entry.failures,
-            first_refusal,
+            confirmed_refusal,
         }
     }
 
@@ -230,19 +252,23 @@ mod tests {
         let b = Backoffs::default();
         let d = b.failed("ns", "r", "1", Class::Transient, 0.999).delay;
         assert!(d >= S(1) && d < Duration::from_millis(1250), "{d:?}");
+        b.failed("ns", "x", "1", Class::Permanent(403), 0.5);
         let d = b.failed("ns", "x", "1", Class::Permanent(403), 0.5).delay;
         assert!(d >= S(60) && d <= S(75), "{d:?}");
     }
 
     #[test]
-    fn a_refusal_waits_a_minute_then_longer_and_is_reported_once() {
+    fn a_refusal_is_confirmed_then_waits_a_minute_then_longer_and_is_reported_once() {
         let b = Backoffs::default();
         let first = b.failed("ns", "r", "7", Class::Permanent(403), 0.0);
-        assert_eq!(first.delay, S(60));
-        assert!(first.first_refusal);
+        assert_eq!(first.delay, S(5), "asked once more, soon");
+        assert!(!first.confirmed_refusal);
         let second = b.failed("ns", "r", "7", Class::Permanent(403), 0.0);
-        assert_eq!(second.delay, S(120));
-        assert!(!second.first_refusal, "one Event per run");
+        assert_eq!(second.delay, S(60));
+        assert!(second.confirmed_refusal, "the one Event");
+        let third = b.failed("ns", "r", "7", Class::Permanent(403), 0.0);
+        assert_eq!(third.delay, S(120));
+        assert!(!third.confirmed_refusal, "one Event per run");
         for _ in 0..10 {
             b.failed("ns", "r", "7", Class::Permanent(422), 0.0);
         }
@@ -252,9 +278,34 @@ mod tests {
         );
     }
 
+    #[test]
+    fn transient_failures_before_a_refusal_do_not_lengthen_it() {
+        let b = Backoffs::default();
+        for _ in 0..3 {
+            b.failed("ns", "r", "7", Class::Transient, 0.0);
+        }
+        assert_eq!(
+            b.failed("ns", "r", "7", Class::Permanent(403), 0.0).delay,
+            S(5)
+        );
+        assert_eq!(
+            b.failed("ns", "r", "7", Class::Permanent(403), 0.0).delay,
+            S(60)
+        );
+        assert_eq!(
+            b.failed("ns", "r", "7", Class::Transient, 0.0).delay,
+            S(8),
+            "a transient failure after refusals keeps its own count"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_refusal_holds_until_the_run_changes_or_its_time_is_up() {
         let b = Backoffs::default();
+        b.failed("ns", "r", "7", Class::Permanent(403), 0.0);
+        assert_eq!(b.held("ns", "r", "7"), Some(S(5)));
+        tokio::time::advance(S(6)).await;
+        assert_eq!(b.held("ns", "r", "7"), None);
         b.failed("ns", "r", "7", Class::Permanent(403), 0.0);
         assert_eq!(b.held("ns", "r", "7"), Some(S(60)));
         assert_eq!(b.held("ns", "r", "8"), None, "a changed run is looked at");
@@ -298,7 +349,6 @@ mod tests {
         b.succeeded("ns", "r");
         assert!(b.is_empty());
         let again = b.failed("ns", "r", "1", Class::Permanent(403), 0.0);
-        assert_eq!(again.delay, S(60));
-        assert!(again.first_refusal);
+        assert_eq!(again.delay, S(5));
     }
 }

@@ -301,7 +301,8 @@ fn precondition(run: &Run) -> Option<String> {
 }
 
 /// Each failing run backs off on its own: exponentially with jitter, longer for a refusal
-/// (a 4xx other than 409 and 429), which is also logged and reported in one Event per run.
+/// (a 4xx other than 409 and 429, asked once more before it counts), which is also logged
+/// and, once confirmed, reported in one Event per run.
 fn error_policy(object: Arc<Run>, error: &Error, ctx: Arc<Context>) -> Action {
     let Error::Request(e) = error;
     ctx.metrics.api_error(&e.label());
@@ -317,7 +318,7 @@ fn error_policy(object: Arc<Run>, error: &Error, ctx: Arc<Context>) -> Action {
         Class::Permanent(code) => {
             tracing::warn!(%namespace, %name, code, error = %e, failures = step.failures, retry_in,
                 "the API server refused a request for this run; not asking again until the run changes or the backoff ends");
-            if step.first_refusal && !ctx.settings.dry_run {
+            if step.confirmed_refusal && !ctx.settings.dry_run {
                 ctx.events.send(
                     object.object_ref(&()),
                     Transition {

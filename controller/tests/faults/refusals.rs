@@ -28,8 +28,10 @@ const REFUSED_NS: &str = "tenant-d";
 const UNSYNCED_NS: [&str; 2] = ["tenant-e", "tenant-f"];
 /// `--unsynced-timeout` of that controller.
 const UNSYNCED_TIMEOUT: Duration = Duration::from_secs(3);
-/// The first backoff after a permanent error (4xx other than 409 and 429); it doubles from
-/// there, with 0 to 25 % added, never less.
+/// A first refusal (4xx other than 409 and 429) is asked once more after this, to confirm it.
+const REFUSAL_RECHECK: Duration = Duration::from_secs(5);
+/// The backoff after a confirmed refusal; it doubles from there, with 0 to 25 % added,
+/// never less.
 const PERMANENT_BACKOFF: Duration = Duration::from_secs(60);
 /// How long the waiting controller is watched for spinning.
 const FLAT: Duration = Duration::from_secs(10);
@@ -429,17 +431,20 @@ async fn refused_writes_back_off_and_an_unsynced_kind_waits_without_spinning() {
     for w in out.writes.iter().filter(|w| refused_keys.contains(&w.key)) {
         per_run.entry(&w.key).or_default().push(w.received);
     }
+    // per run: the gap that confirms the first refusal, then the gaps after confirmed ones
+    let mut rechecks: Vec<f64> = Vec::new();
     let mut gaps: Vec<f64> = Vec::new();
     for times in per_run.values_mut() {
         times.sort();
-        gaps.extend(
-            times
-                .windows(2)
-                .map(|p| p[1].duration_since(p[0]).as_secs_f64()),
-        );
+        let mut between = times
+            .windows(2)
+            .map(|p| p[1].duration_since(p[0]).as_secs_f64());
+        rechecks.extend(between.next());
+        gaps.extend(between);
     }
     let refusals = out.writes.iter().filter(|w| w.code == 403).count();
     let min_gap = gaps.iter().copied().fold(f64::INFINITY, f64::min);
+    let min_recheck = rechecks.iter().copied().fold(f64::INFINITY, f64::min);
     let max_gap = gaps.iter().copied().fold(0.0, f64::max);
     let refused_events: BTreeMap<String, usize> = out
         .events
@@ -477,8 +482,9 @@ async fn refused_writes_back_off_and_an_unsynced_kind_waits_without_spinning() {
     let n_ready = n.get("/readyz").await;
     let nm = n.metrics().await.unwrap_or_default();
     println!(
-        "  refused writes: {} runs in {REFUSED_NS} refused {refusals} times; after the first \
-         refusal no run was tried again sooner than {min_gap:.1} s (longest gap {max_gap:.1} s); \
+        "  refused writes: {} runs in {REFUSED_NS} refused {refusals} times; each first refusal \
+         asked once more {min_recheck:.1} s or more after it; after a confirmed refusal no run was \
+         tried again sooner than {min_gap:.1} s (longest gap {max_gap:.1} s); \
          403s counted: {counted_403}; warn lines naming 403: {warned}; RequestRefused Events per \
          run: {:?}; the other namespaces matched evaluate while {REFUSED_NS} was refused: {}; \
          decided {:.1} s after the policy went away",
@@ -518,9 +524,20 @@ async fn refused_writes_back_off_and_an_unsynced_kind_waits_without_spinning() {
         "while {REFUSED_NS} was refused, runs elsewhere did not hold what evaluate gives: {elsewhere:?}"
     );
     assert!(
+        rechecks
+            .iter()
+            .all(|g| *g >= REFUSAL_RECHECK.as_secs_f64() - 0.5
+                && *g < PERMANENT_BACKOFF.as_secs_f64()),
+        "a first refusal is asked once more after {REFUSAL_RECHECK:?}, before a minute: {rechecks:?}"
+    );
+    assert!(
+        !gaps.is_empty(),
+        "the refused runs were refused twice, then decided after their backoff"
+    );
+    assert!(
         gaps.iter()
             .all(|g| *g >= PERMANENT_BACKOFF.as_secs_f64() - 0.5),
-        "a refused run was tried again sooner than {PERMANENT_BACKOFF:?} after a 403: gaps {gaps:?}"
+        "a run was tried again sooner than {PERMANENT_BACKOFF:?} after a confirmed 403: gaps {gaps:?}"
     );
     assert!(
         counted_403 > 0.0,
