@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use clap::Parser;
+use clap::{ArgAction, CommandFactory, Parser};
 use operationrun_controller::cli::{Cli, Command as Subcommand, LogFormat, RunArgs};
 use operationrun_core::args::DecisionArgs;
 use serde_json::Value;
@@ -119,6 +119,10 @@ fn deployment_args_are_flags_of_run() {
     assert_eq!(run.flags, defaults.flags);
     assert_eq!(run.concurrency, defaults.concurrency);
     assert_eq!(run.log_level, defaults.log_level);
+    assert_eq!(run.event_qps, defaults.event_qps);
+    assert_eq!(run.event_queue, defaults.event_queue);
+    assert_eq!(run.request_timeout, defaults.request_timeout);
+    assert_eq!(run.unsynced_timeout, defaults.unsynced_timeout);
     assert_eq!(run.log_format, LogFormat::Json);
     assert!(run.namespaces.is_empty(), "{:?}", run.namespaces);
     assert!(!run.dry_run);
@@ -166,6 +170,14 @@ fn deployment_args_are_flags_of_run() {
         "logLevel=debug",
         "--set",
         "concurrency=16",
+        "--set",
+        "events.qps=50",
+        "--set",
+        "events.queue=4096",
+        "--set",
+        "requestTimeoutSeconds=30",
+        "--set",
+        "unsyncedTimeoutSeconds=600",
     ]);
     assert_eq!(run.namespaces, ["tenant-a", "tenant-b"]);
     assert!(run.no_leader_election);
@@ -182,6 +194,10 @@ fn deployment_args_are_flags_of_run() {
     assert_eq!(run.log_format, LogFormat::Text);
     assert_eq!(run.log_level, "debug");
     assert_eq!(run.concurrency, 16);
+    assert_eq!(run.event_qps, 50);
+    assert_eq!(run.event_queue, 4096);
+    assert_eq!(run.request_timeout, 30);
+    assert_eq!(run.unsynced_timeout, 600);
 
     // Large values are not printed in float notation, which the parser would refuse.
     let run = run_args(&[
@@ -192,6 +208,125 @@ fn deployment_args_are_flags_of_run() {
     ]);
     assert_eq!(run.flags.abandon_after, 31_536_000);
     assert_eq!(run.lease_name, "oprun-leader");
+
+    // A log filter, not only a level, reaches --log-level whole.
+    let run = run_args(&["--set-string", r"logLevel=info\,kube_runtime=debug"]);
+    assert_eq!(run.log_level, "info,kube_runtime=debug");
+}
+
+/// A value file of the chart's `ci/` (the matrix scripts/check-manifests.sh lints).
+fn ci_values(name: &str) -> String {
+    let path = repo_root().join(format!(
+        "charts/operationrun-controller/ci/{name}-values.yaml"
+    ));
+    assert!(path.is_file(), "{}", path.display());
+    path.to_str().unwrap().to_string()
+}
+
+/// The long flags of `run`, as the parser defines them (`--help` left out).
+fn run_flags() -> Vec<String> {
+    let mut cli = Cli::command();
+    cli.build();
+    let run = cli.find_subcommand("run").expect("the run subcommand");
+    run.get_arguments()
+        .filter(|a| !matches!(a.get_action(), ArgAction::Help | ArgAction::Version))
+        .map(|a| format!("--{}", a.get_long().expect("a long flag")))
+        .collect()
+}
+
+/// Every flag of `run` has a chart value that passes it (the Lease namespace comes from
+/// the pod's POD_NAMESPACE instead): a flag added to the controller fails this test until
+/// the chart has a value for it.
+#[test]
+fn every_run_flag_is_set_by_a_value() {
+    let by_value: &[(&str, &[&str])] = &[
+        ("--namespace", &["--set", "watchNamespaces={tenant-a}"]),
+        ("--lease-name", &[]),
+        (
+            "--no-leader-election",
+            &["--set", "leaderElection.enabled=false"],
+        ),
+        ("--dry-run", &["--set", "dryRun=true"]),
+        ("--queued-timeout", &[]),
+        ("--heartbeat-timeout", &[]),
+        ("--abandon-after", &[]),
+        ("--http-addr", &[]),
+        ("--log-format", &[]),
+        ("--log-level", &[]),
+        ("--concurrency", &[]),
+        ("--event-qps", &[]),
+        ("--event-queue", &[]),
+        ("--request-timeout", &[]),
+        ("--unsynced-timeout", &[]),
+    ];
+    let mut expected: Vec<String> = by_value.iter().map(|(f, _)| f.to_string()).collect();
+    expected.push("--lease-namespace".to_string());
+    expected.sort();
+    let mut flags = run_flags();
+    flags.sort();
+    assert_eq!(
+        flags, expected,
+        "the flags of `run` and those the chart passes differ: give a new flag a value"
+    );
+    for (flag, values) in by_value {
+        let args = deployment_args(&render(RELEASE, NS, values)).unwrap();
+        assert!(
+            args.iter()
+                .any(|a| a == flag || a.starts_with(&format!("{flag}="))),
+            "{values:?} does not pass {flag}: {args:?}"
+        );
+        parse_run(&args);
+    }
+    // --lease-namespace: the pod's own namespace, from the downward API.
+    let docs = documents(&render(RELEASE, NS, &[])).unwrap();
+    let deployment = one(&docs, "Deployment");
+    let env = &deployment["spec"]["template"]["spec"]["containers"][0]["env"];
+    let pod_namespace = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "POD_NAMESPACE")
+        .expect("POD_NAMESPACE");
+    assert_eq!(
+        pod_namespace["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.namespace"
+    );
+}
+
+/// extraArgs come last and reach the parser; no extraArgs can repeat a flag the chart
+/// passes (the controller would refuse to start) or take the Lease or the namespaces away
+/// from the chart's RBAC: the render fails on every flag of `run` but one the chart does
+/// not pass with these values.
+#[test]
+fn extra_args_reach_the_parser() {
+    let all = ci_values("all");
+    let run = run_args(&["--values", &all]);
+    assert!(run.dry_run, "extraArgs' --dry-run");
+    assert_eq!(run.event_qps, 50);
+    assert_eq!(run.event_queue, 4096);
+    assert_eq!(run.request_timeout, 10);
+    assert_eq!(run.unsynced_timeout, 300);
+    assert_eq!(run.concurrency, 16);
+    assert_eq!(run.log_level, "info,kube_runtime=warn");
+    assert_eq!(run.http_addr.port(), 9090);
+
+    for flag in run_flags() {
+        let extra = format!("extraArgs={{{flag}}}");
+        let refused = |values: &[&str]| {
+            let mut values = values.to_vec();
+            values.extend(["--set", extra.as_str()]);
+            testenv::chart::render(RELEASE, NS, &values).is_err()
+        };
+        assert_eq!(
+            refused(&[]),
+            flag != "--dry-run",
+            "extraArgs {flag} with default values"
+        );
+        assert!(
+            refused(&["--set", "dryRun=true"]),
+            "extraArgs {flag} with dryRun"
+        );
+    }
 }
 
 /// The binary itself: `operationrun-controller <args> --help` parses every argument before
@@ -219,7 +354,21 @@ fn deployment_args_parse_with_the_controller_binary() {
             "metrics.port=9090",
         ],
     ];
-    for values in variants {
+    let ci: Vec<[String; 2]> = [
+        "all",
+        "openshift",
+        "existing-serviceaccount",
+        "namespaced",
+        "ha",
+    ]
+    .iter()
+    .map(|name| ["--values".to_string(), ci_values(name)])
+    .collect();
+    let ci: Vec<Vec<&str>> = ci
+        .iter()
+        .map(|a| a.iter().map(String::as_str).collect())
+        .collect();
+    for values in variants.iter().copied().chain(ci.iter().map(Vec::as_slice)) {
         let args = deployment_args(&render(RELEASE, NS, values)).unwrap_or_else(|e| panic!("{e}"));
         let mut cmd = Command::new(BIN);
         cmd.args(&args).arg("--help");

@@ -6,6 +6,8 @@
 //! cargo test -p operationrun-controller --test docs
 //! ```
 
+#[path = "docs/chart_values.rs"]
+mod chart_values;
 #[path = "docs/facts.rs"]
 mod facts;
 #[path = "docs/flags.rs"]

@@ -574,7 +574,7 @@ fn the_policy_follows_its_values() {
     let policy = of_kind(&d, "ValidatingAdmissionPolicy")[0];
     assert_eq!(
         policy["metadata"]["name"],
-        "blue-operationrun-controller-conditions"
+        "blue-operationrun-controller-conditions.ops"
     );
     assert_eq!(
         controller(policy),

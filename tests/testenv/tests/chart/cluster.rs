@@ -252,6 +252,100 @@ async fn chart_applies_and_rbac_is_least_privilege() {
         (false, "get secrets -n tenant-a"),
     ];
     check_can_i(&cp, ha_sa, namespaced);
+
+    // --- the read role for people, aggregated to view, edit and admin --------
+    // No kube-controller-manager runs here to aggregate rules, so the chain is checked
+    // on the API server's own bootstrap roles: `view` selects the chart's role, `edit`
+    // selects `view` and `admin` selects `edit`.
+    let cluster_role = |name: &str| -> Value {
+        let mut cmd = cp.kubectl();
+        cmd.args(["get", "clusterrole", name, "-o", "json"]);
+        serde_json::from_str(&run_ok(cmd, None)).unwrap()
+    };
+    let selects = |aggregator: &Value, role: &Value| -> bool {
+        let labels = &role["metadata"]["labels"];
+        aggregator["aggregationRule"]["clusterRoleSelectors"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .any(|sel| {
+                sel.get("matchExpressions").is_none()
+                    && sel["matchLabels"]
+                        .as_object()
+                        .is_some_and(|m| m.iter().all(|(k, v)| labels[k] == *v))
+            })
+    };
+    let view_role = cluster_role("operationrun-controller-view");
+    let (view, edit, admin) = (
+        cluster_role("view"),
+        cluster_role("edit"),
+        cluster_role("admin"),
+    );
+    assert!(
+        selects(&view, &view_role),
+        "view does not aggregate {view_role}"
+    );
+    assert!(selects(&edit, &view), "edit does not include view: {edit}");
+    assert!(
+        selects(&admin, &edit),
+        "admin does not include edit: {admin}"
+    );
+    assert!(!selects(&edit, &view_role) && !selects(&admin, &view_role));
+
+    // --- a second release of the same name, in another namespace --------------
+    // Its cluster-scoped objects have names of their own: the first release's keep
+    // binding the first ServiceAccount.
+    let mut cmd = cp.kubectl();
+    cmd.args(["create", "namespace", "operationrun-second"]);
+    run_ok(cmd, None);
+    let second = try_render(RELEASE, "operationrun-second", &[]).unwrap();
+    kubectl_apply(&cp, &second);
+    let second_sa = "system:serviceaccount:operationrun-second:operationrun-controller";
+    check_can_i(
+        &cp,
+        second_sa,
+        &[
+            (true, "list operationruns.ops.tenantatlas.io -A"),
+            (
+                true,
+                "patch operationruns.ops.tenantatlas.io --subresource=status -n tenant-c",
+            ),
+            (
+                true,
+                "update leases.coordination.k8s.io/operationrun-controller -n operationrun-second",
+            ),
+            (
+                false,
+                "update leases.coordination.k8s.io/operationrun-controller -n operationrun-system",
+            ),
+        ],
+    );
+    check_can_i(&cp, SA, cluster);
+    let mut cmd = cp.kubectl();
+    cmd.args(["get", "clusterrolebinding", "-o", "json"])
+        .args(["-l", "app.kubernetes.io/instance=operationrun-controller"]);
+    let bindings: Value = serde_json::from_str(&run_ok(cmd, None)).unwrap();
+    let subjects: BTreeSet<(String, String)> = bindings["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["metadata"]["name"].as_str().unwrap().to_string(),
+                b["subjects"][0]["namespace"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        subjects,
+        BTreeSet::from([
+            ("operationrun-controller".to_string(), NS.to_string()),
+            (
+                "operationrun-controller.operationrun-second".to_string(),
+                "operationrun-second".to_string()
+            ),
+        ])
+    );
 }
 
 /// The CRD design the README describes, with the real helm against the real
@@ -328,17 +422,16 @@ async fn helm_install_upgrade_uninstall_keeps_crds() {
         assert!(crd(name).is_some(), "{name} deleted by helm uninstall");
     }
 
-    // Default: crds/ (existing CRDs are left as they are), never deleted.
-    helm(&[
-        "install",
-        "default",
-        chart,
-        "-n",
-        "operationrun-default",
-        "--create-namespace",
-    ]);
-    assert!(deployments("operationrun-default").contains("default-operationrun-controller"));
-    helm(&["uninstall", "default", "-n", "operationrun-default"]);
+    // Default: crds/ (existing CRDs are left as they are), never deleted. Two releases
+    // of one name in two namespaces: Helm would refuse the second if any of its
+    // cluster-scoped objects had the first one's name (it owns none of the first's).
+    for ns in ["operationrun-default", "operationrun-default-2"] {
+        helm(&["install", "default", chart, "-n", ns, "--create-namespace"]);
+        assert!(deployments(ns).contains("default-operationrun-controller"));
+    }
+    for ns in ["operationrun-default", "operationrun-default-2"] {
+        helm(&["uninstall", "default", "-n", ns]);
+    }
     for name in crd_names {
         assert!(crd(name).is_some(), "{name} deleted by helm uninstall");
     }

@@ -4,6 +4,10 @@
 //! applied to a real kube-apiserver, where RBAC is asked with
 //! `kubectl auth can-i` and Pod Security admission judges the pod.
 //!
+//! The value sets of `charts/operationrun-controller/ci/` are the matrix that
+//! scripts/check-manifests.sh lints, validates (kubeconform) and scores (kube-score); here
+//! each is rendered and checked for what it does.
+//!
 //! The chart's Deployment args and the controller binary running under the chart's
 //! RBAC are tested where Cargo builds that binary: `controller/tests/chart.rs`.
 //!
@@ -13,6 +17,7 @@ mod cluster;
 mod lint;
 mod rbac;
 mod render;
+mod values;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -43,6 +48,17 @@ fn repo_root() -> PathBuf {
 
 fn chart_dir() -> PathBuf {
     testenv::chart::chart_dir()
+}
+
+/// The value files of `ci/` (`*-values.yaml`), sorted.
+fn ci_value_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(chart_dir().join("ci"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with("-values.yaml"))
+        .collect();
+    files.sort();
+    files
 }
 
 fn bin(name: &str) -> PathBuf {

@@ -8,8 +8,9 @@ type Grant = (String, String, String, String, String);
 
 /// Every grant of every (Cluster)Role bound to the controller's
 /// ServiceAccount; panics on a role nobody binds or a binding to another
-/// subject.
-fn grants(docs: &[Value], namespace: &str, sa: &str) -> BTreeSet<Grant> {
+/// subject. The role aggregated to `view` is for people, not the controller:
+/// [`aggregated_role_only_reads`] checks it.
+pub(super) fn grants(docs: &[Value], namespace: &str, sa: &str) -> BTreeSet<Grant> {
     let mut bound = BTreeSet::new();
     for b in of_kind(docs, "ClusterRoleBinding")
         .into_iter()
@@ -30,6 +31,7 @@ fn grants(docs: &[Value], namespace: &str, sa: &str) -> BTreeSet<Grant> {
     for role in of_kind(docs, "ClusterRole")
         .into_iter()
         .chain(of_kind(docs, "Role"))
+        .filter(|r| !aggregated(r))
     {
         let scope = role["metadata"]["namespace"].as_str().unwrap_or("*");
         let kind = role["kind"].as_str().unwrap();
@@ -71,9 +73,17 @@ fn grants(docs: &[Value], namespace: &str, sa: &str) -> BTreeSet<Grant> {
     out
 }
 
+/// Whether `role` is labelled for aggregation into a built-in role.
+fn aggregated(role: &Value) -> bool {
+    role["metadata"]["labels"].as_object().is_some_and(|l| {
+        l.keys()
+            .any(|k| k.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
+    })
+}
+
 /// The grants docs/operating.md#rbac lists, in `scopes` (`*` = cluster-wide), with the
 /// Lease in `lease_ns` named `lease`.
-fn documented_grants(scopes: &[&str], lease_ns: &str, lease: &str) -> BTreeSet<Grant> {
+pub(super) fn documented_grants(scopes: &[&str], lease_ns: &str, lease: &str) -> BTreeSet<Grant> {
     let mut out = BTreeSet::new();
     let mut add = |s: &str, g: &str, r: &str, n: &str, v: &str| {
         out.insert((s.into(), g.into(), r.into(), n.into(), v.into()));
@@ -109,7 +119,8 @@ fn rbac_grants_exactly_the_documented_rules() {
     );
 
     let d = docs(&try_render("oprun-ha", "operationrun-ha", HA_VALUES).unwrap());
-    assert!(of_kind(&d, "ClusterRole").is_empty());
+    // Nothing cluster-wide for the controller (the read role for people is not bound).
+    assert!(of_kind(&d, "ClusterRole").into_iter().all(aggregated));
     assert!(of_kind(&d, "ClusterRoleBinding").is_empty());
     assert_eq!(
         grants(&d, "operationrun-ha", "oprun-ha-operationrun-controller"),
@@ -125,4 +136,56 @@ fn rbac_grants_exactly_the_documented_rules() {
     let mut expected = documented_grants(&["*"], NS, "operationrun-controller");
     expected.retain(|g| g.1 != "coordination.k8s.io");
     assert_eq!(grants(&d, NS, "operationrun-controller"), expected);
+}
+
+/// `rbac.aggregateToView` (on by default): one ClusterRole, bound to nobody, that only reads
+/// the three kinds and is aggregated to `view` alone (`edit` and `admin` include `view`); the
+/// chart aggregates no write access anywhere (docs/operating.md#who-supplies-the-evidence).
+#[test]
+fn aggregated_role_only_reads() {
+    for (release, namespace, name) in [
+        (RELEASE, NS, "operationrun-controller-view"),
+        ("blue", "ops", "blue-operationrun-controller-view.ops"),
+    ] {
+        for args in [&[][..], HA_VALUES] {
+            let d = docs(&try_render(release, namespace, args).unwrap());
+            let roles: Vec<&Value> = of_kind(&d, "ClusterRole")
+                .into_iter()
+                .filter(|r| aggregated(r))
+                .collect();
+            let [role] = roles.as_slice() else {
+                panic!("{args:?}: {} aggregated roles", roles.len());
+            };
+            assert_eq!(role["metadata"]["name"], name);
+            let aggregation: Vec<(&String, &Value)> = role["metadata"]["labels"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| k.starts_with("rbac.authorization.k8s.io/"))
+                .collect();
+            assert_eq!(
+                aggregation,
+                [(
+                    &"rbac.authorization.k8s.io/aggregate-to-view".to_string(),
+                    &serde_json::json!("true")
+                )]
+            );
+            assert_eq!(
+                role["rules"],
+                serde_json::json!([{
+                    "apiGroups": ["ops.tenantatlas.io"],
+                    "resources": ["operationruns", "backupsets", "baselinesnapshots"],
+                    "verbs": ["get", "list", "watch"],
+                }])
+            );
+            for b in of_kind(&d, "ClusterRoleBinding")
+                .into_iter()
+                .chain(of_kind(&d, "RoleBinding"))
+            {
+                assert_ne!(b["roleRef"]["name"], *name, "the view role is bound");
+            }
+        }
+    }
+    let d = docs(&render(&["--set", "rbac.aggregateToView=false"]));
+    assert!(!of_kind(&d, "ClusterRole").into_iter().any(aggregated));
 }

@@ -65,7 +65,9 @@ fn rendering_is_deterministic_and_offline() {
             "nodeSelector.zone=z1",
         ],
     ];
-    for args in variants {
+    let all = chart_dir().join("ci/all-values.yaml");
+    let all = ["--values", all.to_str().unwrap()];
+    for args in variants.iter().copied().chain([&all[..]]) {
         let first = render(args);
         let second = render(args);
         assert!(first == second, "two renders of {args:?} differ");
