@@ -14,7 +14,8 @@ use crate::harness::{PROXY, Stage, user};
 use crate::report::{Ending, finish};
 use crate::{SERIAL, fleet_of, leader, sleep_until};
 
-fn toxics(kind: &str, attributes: Value) -> Vec<Toxic> {
+/// `kind` on both streams of every connection through the proxy.
+pub(crate) fn toxics(kind: &str, attributes: Value) -> Vec<Toxic> {
     ["upstream", "downstream"]
         .into_iter()
         .map(|stream| {

@@ -8,8 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use serde_json::{Value, json};
-use testenv::faults::Toxic;
+use serde_json::json;
 
 use crate::fleet::{self, Plan};
 use crate::harness::{PROXY, Stage, metric, samples, user};
@@ -23,21 +22,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const HANG: Duration = Duration::from_secs(14);
 /// Every run must hold its verdict this soon after the connections heal.
 const RECOVER_WITHIN: Duration = Duration::from_secs(10);
-
-/// `toxic` on both streams of every connection through the proxy.
-fn both_ways(kind: &str, attributes: Value) -> Vec<Toxic> {
-    ["upstream", "downstream"]
-        .into_iter()
-        .map(|stream| {
-            Toxic::new(
-                &format!("{kind}-{stream}"),
-                kind,
-                stream,
-                attributes.clone(),
-            )
-        })
-        .collect()
-}
 
 /// The buckets of histogram `name`: (upper bound, cumulative count), `+Inf` last.
 fn buckets(metrics: &str, name: &str) -> Vec<(f64, f64)> {
@@ -94,7 +78,7 @@ async fn hung_connections_then_crds_without_selectable_fields() {
     // are dropped both ways and no socket is closed (a peer that vanished without a FIN)
     sleep_until(stale_at - SignedDuration::from_secs(1)).await;
     let proxy = stage.toxiproxy();
-    let toxics = both_ways("timeout", json!({"timeout": 0}));
+    let toxics = crate::connection::toxics("timeout", json!({"timeout": 0}));
     let from = Timestamp::now();
     let hang_began = Instant::now();
     for toxic in &toxics {
